@@ -1,0 +1,1 @@
+"""Consistency: embedders (OpenCLIP, perceptual), scores, thresholds, the gate, reports."""

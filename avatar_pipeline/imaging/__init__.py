@@ -1,0 +1,1 @@
+"""ImageService: generate() (text-to-image) and edit() (reference-based), over providers."""

@@ -1,0 +1,30 @@
+"""The provider interface: one implementation per backend (Replicate, offline)."""
+
+from __future__ import annotations
+
+import abc
+
+from avatar_pipeline.imaging.types import EditRequest, GenerateRequest, ProviderResult
+
+
+class ImageProvider(abc.ABC):
+    """A backend that turns validated requests into PNG bytes."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def generate(self, request: GenerateRequest) -> ProviderResult: ...
+
+    @abc.abstractmethod
+    async def edit(self, request: EditRequest) -> ProviderResult: ...
+
+    @abc.abstractmethod
+    def model_for(self, operation: str, reference_count: int = 0) -> tuple[str, str]:
+        """(model id, pinned version) that ``operation`` ('generate'|'edit') would use now."""
+
+    @abc.abstractmethod
+    async def latest_model_versions(self) -> dict[str, str]:
+        """Model id -> newest version the provider offers (to detect upgrades)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release network clients."""

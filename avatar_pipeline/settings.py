@@ -1,0 +1,136 @@
+"""One settings object for the pipeline and the serving API (environment prefix ``AVATAR_``).
+
+Every value has an embedded default that needs no accounts and no network: a SQLite catalog
+and a local object store under ``./var/``, and the offline image provider. Secrets are
+``SecretStr`` so they never appear in reprs or logs, and a default signing secret is refused
+outside development.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me"  # noqa: S105 - refused outside development
+
+Environment = Literal["local", "development", "test", "production"]
+
+
+class Settings(BaseSettings):
+    """Where the catalog, the object store and the image provider live."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AVATAR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Field(
+        default="local",
+        description="'local' (embedded defaults), 'test', or 'production' (refuses dev secrets).",
+    )
+    var_dir: Path = Field(default=Path("var"), description="Root for embedded-default state.")
+
+    # Catalog
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog. Default: sqlite under var_dir/catalog.db. "
+        "For PostgreSQL use postgresql+psycopg2://user@host:5432/db.",
+    )
+
+    # Object store
+    storage_backend: Literal["local", "s3"] = Field(default="local")
+    storage_local_root: Path | None = Field(
+        default=None, description="Root directory of the local store (default var_dir/objects)."
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="Any S3-compatible endpoint.")
+    s3_region: str = Field(default="us-east-1")
+    s3_avatars_bucket: str = Field(default="avatars")
+    s3_scenes_bucket: str = Field(default="scenes")
+    s3_access_key_id: SecretStr | None = Field(default=None)
+    s3_secret_access_key: SecretStr | None = Field(default=None)
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL of the serving API; local signed URLs point under it.",
+    )
+    signed_url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    signing_secret: SecretStr = Field(default=SecretStr(DEV_SIGNING_SECRET))
+
+    # Image provider
+    image_provider: Literal["offline", "replicate"] = Field(default="offline")
+    replicate_api_token: SecretStr | None = Field(
+        default=None,
+        validation_alias="REPLICATE_API_TOKEN",
+        description="Read from REPLICATE_API_TOKEN only; never logged or stored.",
+    )
+    replicate_base_url: str = Field(default="https://api.replicate.com/v1")
+    replicate_edit_model: str = Field(default="black-forest-labs/flux-kontext-pro")
+    replicate_multi_reference_model: str = Field(default="black-forest-labs/flux-2-pro")
+    replicate_generate_model: str = Field(default="black-forest-labs/flux-1.1-pro")
+    replicate_google_model: str = Field(default="google/imagen-4")
+    replicate_use_google: bool = Field(
+        default=False, description="Use the Google image model (on Replicate) for generate()."
+    )
+    replicate_max_concurrency: int = Field(default=8, ge=1)
+    replicate_predictions_per_minute: int = Field(default=600, ge=1)
+    replicate_timeout_seconds: float = Field(default=300.0, gt=0)
+    replicate_max_retries: int = Field(default=4, ge=0)
+    offline_latency_seconds: float = Field(
+        default=0.0, ge=0, description="Simulated per-image latency of the offline provider."
+    )
+
+    # Consistency
+    embedder: Literal["auto", "clip", "perceptual"] = Field(default="auto")
+    clip_model: str = Field(default="ViT-B-32")
+    clip_pretrained: str = Field(
+        default="laion2b_s34b_b79k",
+        description="open_clip pretrained tag or a local checkpoint path.",
+    )
+    clip_device: str = Field(default="cpu")
+    candidates_per_slot: int = Field(default=1, ge=1, le=8, description="Best-of-N per slot.")
+    kit_cost_budget_usd: float = Field(default=5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_outside_development(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.signing_secret.get_secret_value() == DEV_SIGNING_SECRET
+        ):
+            raise ValueError(
+                "AVATAR_SIGNING_SECRET is the development default; set a real secret "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
+                "before running with AVATAR_ENVIRONMENT=production."
+            )
+        if self.environment == "production" and self.image_provider == "replicate":
+            if self.replicate_api_token is None:
+                raise ValueError("AVATAR_IMAGE_PROVIDER=replicate needs REPLICATE_API_TOKEN set.")
+        return self
+
+    @property
+    def catalog_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'catalog.db').resolve()}"
+
+    @property
+    def local_store_root(self) -> Path:
+        return (self.storage_local_root or (self.var_dir / "objects")).resolve()
+
+    @property
+    def embedding_cache_dir(self) -> Path:
+        return (self.var_dir / "embeddings").resolve()
+
+    @property
+    def image_cache_dir(self) -> Path:
+        return (self.var_dir / "image_cache").resolve()
+
+    @property
+    def reports_dir(self) -> Path:
+        return (self.var_dir / "reports").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
