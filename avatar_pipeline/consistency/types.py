@@ -52,6 +52,7 @@ class SlotScore:
     is_copy: bool
     embedder: EmbedderInfo
     checks: dict[str, bool] = field(default_factory=dict)  # check name -> passed
+    notes: dict[str, str] = field(default_factory=dict)  # check name -> why it passed trivially
 
     @property
     def passed(self) -> bool:
@@ -68,5 +69,6 @@ class SlotScore:
             "is_copy": self.is_copy,
             "embedder": self.embedder.as_dict(),
             "checks": dict(self.checks),
+            "notes": dict(self.notes),
             "passed": self.passed,
         }

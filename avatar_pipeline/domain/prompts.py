@@ -105,3 +105,7 @@ def scene_prompt(kit: KitPrompts | None, moment: str, expression: ExpressionDef 
 def definition_hash(definition: ExpressionDef | PoseDef) -> str:
     """Hash of one expression/pose definition; a change re-generates that slot only."""
     return hashlib.sha256(repr(definition).encode()).hexdigest()[:16]
+
+
+def definition_hash_of_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import abc
+import mimetypes
 from dataclasses import dataclass
 
-from avatar_pipeline.storage.keys import Bucket
+from avatar_pipeline.storage.keys import PUBLIC_BUCKETS, Bucket, validate_bucket
 
 
 class StorageError(RuntimeError):
@@ -17,7 +18,19 @@ class ObjectNotFoundError(StorageError, KeyError):
 
 
 class InvalidSignatureError(StorageError):
-    """A signed URL is expired, tampered with or malformed."""
+    """A signed URL is expired, tampered with or malformed.
+
+    ``reason`` is one of ``"expired"``, ``"bad_signature"`` or ``"malformed"`` so a caller
+    can pick a status code without parsing the message.
+    """
+
+    def __init__(self, message: str, *, reason: str = "bad_signature") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class NotPublicError(StorageError, ValueError):
+    """An unsigned public URL was asked for a private bucket (``scenes``)."""
 
 
 @dataclass(frozen=True)
@@ -58,3 +71,30 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """One line saying where objects live (for the CLI's ``where``)."""
+
+    def head(self, bucket: Bucket, path: str) -> StoredObject:
+        """Size and content type of an object; raise ObjectNotFoundError if absent.
+
+        Backends override this with a metadata-only lookup; this fallback reads the bytes.
+        """
+        data = self.get(bucket, path)
+        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return StoredObject(bucket, path, len(data), content_type)
+
+    def public_url(self, bucket: Bucket, path: str) -> str:
+        """An unsigned URL for an object in a public bucket (``avatars`` only)."""
+        raise NotImplementedError(f"{type(self).__name__} does not serve public URLs")
+
+    def ensure_buckets(self) -> list[str]:
+        """Create the ``avatars`` and ``scenes`` buckets where missing; return those created."""
+        return []
+
+
+def require_public_bucket(bucket: str) -> Bucket:
+    """Return ``bucket`` if it is public-read; raise NotPublicError for private buckets."""
+    bucket = validate_bucket(bucket)
+    if bucket not in PUBLIC_BUCKETS:
+        raise NotPublicError(
+            f"bucket {bucket!r} is private: it has no public URL; use signed_url() instead"
+        )
+    return bucket

@@ -46,10 +46,28 @@ def validate_path(path: str) -> str:
     return path
 
 
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix: empty, or a valid path that may end in ``/`` (e.g. ``kit_prefix``)."""
+    if prefix == "":
+        return prefix
+    validate_path(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
 def _slot_name(name: str) -> str:
     if not re.fullmatch(r"[a-z0-9_-]{1,64}", name):
         raise InvalidKeyError(f"slot name {name!r} must be lower-case letters, digits, '_' or '-'")
     return name
+
+
+def _id(value: str, what: str) -> str:
+    """An id used as one key segment (kit, asset, user, episode, scene): no '/' inside."""
+    if not isinstance(value, str) or not _SEGMENT.match(value):
+        raise InvalidKeyError(
+            f"{what} {value!r} must be one path segment: letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (a UUID is fine)"
+        )
+    return value
 
 
 def anchor_path(kit_id: str, asset_type: AssetType | str, asset_id: str) -> str:
@@ -60,14 +78,17 @@ def anchor_path(kit_id: str, asset_type: AssetType | str, asset_id: str) -> str:
     }.get(AssetType(asset_type))
     if kind is None:
         raise InvalidKeyError(f"{asset_type!r} is not an anchor type")
+    kit_id, asset_id = _id(kit_id, "kit_id"), _id(asset_id, "asset_id")
     return validate_path(f"{kit_id}/anchors/{kind}_{asset_id}.png")
 
 
 def expression_path(kit_id: str, expression: str, asset_id: str) -> str:
+    kit_id, asset_id = _id(kit_id, "kit_id"), _id(asset_id, "asset_id")
     return validate_path(f"{kit_id}/expressions/{_slot_name(expression)}_{asset_id}.png")
 
 
 def pose_path(kit_id: str, pose: str, asset_id: str) -> str:
+    kit_id, asset_id = _id(kit_id, "kit_id"), _id(asset_id, "asset_id")
     return validate_path(f"{kit_id}/poses/{_slot_name(pose)}_{asset_id}.png")
 
 
@@ -84,13 +105,15 @@ def avatar_asset_path(
         return expression_path(kit_id, slot, asset_id)
     if asset_type is AssetType.POSE:
         return pose_path(kit_id, slot, asset_id)
+    kit_id, asset_id = _id(kit_id, "kit_id"), _id(asset_id, "asset_id")
     return validate_path(f"{kit_id}/outfits/{_slot_name(slot)}_{asset_id}.png")
 
 
 def kit_prefix(kit_id: str) -> str:
-    return validate_path(kit_id) + "/"
+    return validate_path(_id(kit_id, "kit_id")) + "/"
 
 
 def scene_path(user_id: str, episode_id: str, scene_id: str) -> str:
     """``{user_id}/{episode_id}/{scene_id}.png`` inside the ``scenes`` bucket."""
-    return validate_path(f"{user_id}/{episode_id}/{scene_id}.png")
+    user_id, episode_id = _id(user_id, "user_id"), _id(episode_id, "episode_id")
+    return validate_path(f"{user_id}/{episode_id}/{_id(scene_id, 'scene_id')}.png")

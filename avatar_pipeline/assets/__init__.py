@@ -1,0 +1,1 @@
+"""The Dagster asset graph: provider models -> kit images (anchors, expressions, poses) -> reports."""

@@ -1,0 +1,7 @@
+"""Asset group names, as constants."""
+
+PROVIDER = "provider"
+ANCHORS = "anchors"
+EXPRESSIONS = "expressions"
+POSES = "poses"
+REPORTS = "reports"

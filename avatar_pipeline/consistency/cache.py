@@ -1,0 +1,139 @@
+"""Embeddings persisted per (embedder, image bytes), so re-scoring a kit runs no forward pass.
+
+Layout: ``{root}/{embedder key}/{sha[:2]}/{sha}.npy`` plus ``{root}/{embedder key}/embedder.json``
+naming the embedder. The embedder key hashes its EmbedderInfo (and, for a checkpoint file, its
+size and mtime), so CLIP and perceptual embeddings — or two CLIP checkpoints — never mix.
+Writes go to a temporary file in the same folder and are renamed into place (atomic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avatar_pipeline.consistency.embedders.images import image_sha256
+from avatar_pipeline.consistency.types import Embedder, EmbedderInfo
+
+
+def embedder_key(embedder: Embedder) -> str:
+    """Folder name of an embedder's embeddings: readable kind + hash of what it is."""
+    info: EmbedderInfo = embedder.info
+    identity = getattr(embedder, "cache_key", None) or json.dumps(info.as_dict(), sort_keys=True)
+    digest = hashlib.sha256(str(identity).encode()).hexdigest()[:16]
+    return f"{info.kind}-{digest}"
+
+
+class EmbeddingCache:
+    """One ``.npy`` per (embedder key, sha256 of the image bytes)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str, sha: str) -> Path:
+        return self.root / key / sha[:2] / f"{sha}.npy"
+
+    def get(self, key: str, sha: str) -> np.ndarray | None:
+        path = self._path(key, sha)
+        try:
+            vector = np.load(path, allow_pickle=False)
+        except (FileNotFoundError, ValueError, OSError):
+            return None  # missing, or a torn/corrupt file: recompute and overwrite
+        return vector.astype(np.float32, copy=False)
+
+    def put(self, key: str, sha: str, vector: np.ndarray) -> None:
+        path = self._path(key, sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha[:8]}-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.save(handle, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def describe(self, key: str, info: EmbedderInfo) -> None:
+        """Write ``embedder.json`` once so a person can tell the folders apart."""
+        path = self.root / key / "embedder.json"
+        if path.exists():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(info.as_dict(), handle, indent=2)
+        os.replace(tmp, path)
+
+
+@dataclass
+class EmbedCounters:
+    """How much work reached the wrapped embedder (a re-score from cache leaves these at 0)."""
+
+    image_forward_calls: int = 0  # calls of the wrapped embed_images (one batched forward each)
+    images_embedded: int = 0
+    cache_hits: int = 0
+    text_forward_calls: int = 0
+    texts_embedded: int = 0
+
+
+class CachedEmbedder:
+    """Wraps any embedder; only images missing from the cache are embedded, in one batch."""
+
+    def __init__(self, embedder: Embedder, cache: EmbeddingCache) -> None:
+        self.embedder = embedder
+        self.cache = cache
+        self.info = embedder.info
+        self.key = embedder_key(embedder)
+        self.cache_key = getattr(embedder, "cache_key", None)
+        self.counters = EmbedCounters()
+        self._texts: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        cache.describe(self.key, self.info)
+
+    @property
+    def has_text_tower(self) -> bool:
+        return self.embedder.has_text_tower
+
+    def embed_images(self, images: list[bytes]) -> np.ndarray:
+        shas = [image_sha256(data) for data in images]
+        found: dict[str, np.ndarray] = {}
+        for sha in dict.fromkeys(shas):
+            vector = self.cache.get(self.key, sha)
+            if vector is not None:
+                found[sha] = vector
+        misses: dict[str, bytes] = {}
+        for sha, data in zip(shas, images, strict=True):
+            if sha not in found:
+                misses.setdefault(sha, data)
+        if misses:
+            computed = self.embedder.embed_images(list(misses.values()))
+            for sha, vector in zip(misses, computed, strict=True):
+                self.cache.put(self.key, sha, vector)
+                found[sha] = vector
+        with self._lock:
+            self.counters.cache_hits += len(images) - sum(1 for s in shas if s in misses)
+            if misses:
+                self.counters.image_forward_calls += 1
+                self.counters.images_embedded += len(misses)
+        if not images:
+            return self.embedder.embed_images([])
+        return np.stack([found[sha] for sha in shas]).astype(np.float32, copy=False)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Text embeddings are memoised in memory (label sets repeat on every image)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
+        if missing:
+            computed = self.embedder.embed_texts(missing)
+            with self._lock:
+                self.counters.text_forward_calls += 1
+                self.counters.texts_embedded += len(missing)
+                self._texts.update(zip(missing, computed, strict=True))
+        if not texts:
+            return self.embedder.embed_texts([])
+        return np.stack([self._texts[t] for t in texts]).astype(np.float32, copy=False)

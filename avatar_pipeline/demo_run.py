@@ -1,0 +1,81 @@
+"""Run the demo end to end on a persistent Dagster instance, so `dagster dev` shows the runs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+
+from avatar_pipeline.settings import Settings
+
+
+def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) -> int:
+    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+    from avatar_pipeline.assets.reports import consistency_report, fleet_consistency
+    from avatar_pipeline.catalog import repository as repo
+    from avatar_pipeline.catalog.errors import InvalidTransitionError
+    from avatar_pipeline.definitions import defs
+    from avatar_pipeline.demo import seed_demo
+    from avatar_pipeline.resources import resources_for_environment
+
+    resources = resources_for_environment(settings)
+    catalog = resources["catalog"]
+    with catalog.session() as session:
+        kit_ids = [str(k) for k in seed_demo(session)]
+
+    instance = dg.DagsterInstance.get()
+    known = set(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, [k for k in kit_ids if k not in known])
+
+    job = defs.resolve_job_def("kit_job")
+    failed = []
+    for kit_id in kit_ids:
+        started = time.perf_counter()
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=kit_id,
+            run_config={"ops": {"kit_images": {"config": {"trigger": "demo"}}}},
+            raise_on_error=False,
+        )
+        elapsed = time.perf_counter() - started
+        print(f"kit {kit_id}: run {result.run_id} {'succeeded' if result.success else 'FAILED'} "
+              f"in {elapsed:.1f}s")
+        if not result.success:
+            failed.append(kit_id)
+
+    dg.materialize(
+        [consistency_report, fleet_consistency],
+        selection=[fleet_consistency],
+        instance=instance,
+        resources=resources,
+    )
+
+    with catalog.session() as session:
+        for kit_id in kit_ids:
+            kit = repo.get_kit(session, uuid.UUID(kit_id))
+            if approve and kit.status == "draft":
+                try:
+                    repo.approve_kit(session, kit.id)
+                except InvalidTransitionError as exc:
+                    print(f"kit {kit.name} not approved: {exc}")
+        rows = [
+            (repo.get_kit(session, uuid.UUID(k)), len(repo.canonical_assets(session, uuid.UUID(k))))
+            for k in kit_ids
+        ]
+        summary = [f"  {kit.name:14} {kit.status:7} {n:2} canonical  {kit.id}" for kit, n in rows]
+
+    objects = settings.local_store_root if settings.storage_backend == "local" else "(S3)"
+    print()
+    print("Demo kits:")
+    print("\n".join(summary))
+    print()
+    print("Where to look:")
+    print(f"  images         {objects}/avatars/<kit_id>/anchors|expressions|poses/")
+    print(f"  kit reports    {settings.reports_dir}/<kit_id>/report.html (and report.json, contact_sheet.png)")
+    print(f"  fleet summary  {settings.reports_dir}/index.html")
+    print(f"  catalog        {settings.catalog_url}")
+    print(f"  Dagster UI     DAGSTER_HOME={dagster_home} .venv/bin/dagster dev   "
+          "-> http://127.0.0.1:3000 (runs, asset checks, lineage, reports)")
+    return 1 if failed else 0

@@ -1,0 +1,152 @@
+"""Per-process limits on provider calls: how many at once, and how many predictions a minute.
+
+Both limiters are safe across event loops and threads. Dagster ops may call ``asyncio.run``
+once per step, and a serving process may run several loops in threads, so neither limiter
+holds an ``asyncio`` primitive bound to the loop that happened to create it: state lives
+behind a ``threading.Lock``, and a waiter parks on a future of *its own* running loop, which
+the releasing side completes with ``call_soon_threadsafe``.
+
+Sharing: ``shared_limits()`` keeps one ``ProviderLimits`` per (provider name, limits) in a
+module-level registry. Replicate's 600 predictions/minute is a limit of the *account*, not of
+one Python object, so every service in the process that talks to the same provider with the
+same configuration draws from one budget, even when each built its own provider object (the
+Dagster resource and the scene API in one process, say). Keying on the numbers as well keeps a
+service configured differently (a test, a one-off script) from silently inheriting another's
+limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+
+class ConcurrencyLimiter:
+    """A counting semaphore usable from any event loop, FIFO among waiters."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {limit}")
+        self.limit = limit
+        self._in_use = 0
+        self._lock = threading.Lock()
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    @property
+    def in_use(self) -> int:
+        return self._in_use
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._in_use < self.limit and not self._waiters:
+                self._in_use += 1
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                try:
+                    self._waiters.remove((loop, waiter))
+                    handed_a_slot = False
+                except ValueError:  # release() already passed its slot to us
+                    handed_a_slot = True
+            if handed_a_slot:
+                self.release()
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            while self._waiters:
+                loop, waiter = self._waiters.popleft()
+                # The slot passes straight to the waiter: ``_in_use`` stays the same.
+                try:
+                    loop.call_soon_threadsafe(_wake, waiter)
+                except RuntimeError:  # its loop is closed, and its task died with it
+                    continue
+                return
+            self._in_use -= 1
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class SlidingWindowRateLimiter:
+    """At most ``limit`` acquisitions in any ``window_s`` seconds (600 per 60 s for Replicate).
+
+    Each caller reserves the earliest instant that keeps the window within the limit, then
+    sleeps until it: reservations are handed out in arrival order and a cancelled sleeper
+    merely wastes its reservation.
+    """
+
+    def __init__(self, limit: int, window_s: float = 60.0) -> None:
+        if limit < 1:
+            raise ValueError(f"predictions_per_minute must be at least 1, got {limit}")
+        self.limit = limit
+        self.window_s = window_s
+        self._grants: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def reserve(self, count: int = 1) -> float:
+        """Reserve ``count`` slots; returns the seconds to wait before using the last one."""
+        with self._lock:
+            now = time.monotonic()
+            while self._grants and self._grants[0] <= now - self.window_s:
+                self._grants.popleft()
+            at = now
+            for _ in range(count):
+                at = now
+                if len(self._grants) >= self.limit:
+                    at = max(now, self._grants[-self.limit] + self.window_s)
+                self._grants.append(at)
+            while len(self._grants) > self.limit:  # older entries can no longer matter
+                self._grants.popleft()
+            return max(0.0, at - now)
+
+    async def acquire(self, count: int = 1) -> float:
+        """Wait until ``count`` more predictions fit in the window; returns the seconds waited."""
+        delay = self.reserve(count)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return delay
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    concurrency: ConcurrencyLimiter
+    rate: SlidingWindowRateLimiter
+
+
+_registry: dict[tuple[str, int, int], ProviderLimits] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limits(provider_name: str, max_concurrency: int, predictions_per_minute: int) -> ProviderLimits:
+    """The process-wide limits for one provider and configuration (created on first use)."""
+    key = (provider_name, max_concurrency, predictions_per_minute)
+    with _registry_lock:
+        limits = _registry.get(key)
+        if limits is None:
+            limits = ProviderLimits(
+                ConcurrencyLimiter(max_concurrency),
+                SlidingWindowRateLimiter(predictions_per_minute, 60.0),
+            )
+            _registry[key] = limits
+        return limits

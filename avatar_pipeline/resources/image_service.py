@@ -1,0 +1,90 @@
+"""The ImageService as Dagster resources: offline renderer (default) or Replicate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from avatar_pipeline.imaging.cache import ImageCache
+from avatar_pipeline.imaging.providers.base import ImageProvider
+from avatar_pipeline.imaging.service import ImageService
+
+
+class ImageServiceResource(dg.ConfigurableResource):
+    """Base: ``get_service()`` gives an ImageService over one provider, with a request cache."""
+
+    cache_dir: str | None = Field(
+        default=None, description="Idempotent request cache; None disables it."
+    )
+    image_size: int = Field(default=1024, description="Width and height of generated images.")
+    max_concurrency: int = Field(default=8, description="Provider calls at once, per process.")
+    predictions_per_minute: int = Field(default=600, description="Replicate allows 600/min.")
+    _service: ImageService | None = PrivateAttr(default=None)
+
+    def build_provider(self) -> ImageProvider:
+        raise NotImplementedError("use OfflineImageServiceResource or ReplicateImageServiceResource")
+
+    @property
+    def estimated_cost_per_image_usd(self) -> float:
+        return 0.0
+
+    def get_service(self) -> ImageService:
+        if self._service is None:
+            self._service = ImageService(
+                self.build_provider(),
+                cache=ImageCache(Path(self.cache_dir)) if self.cache_dir else None,
+                max_concurrency=self.max_concurrency,
+                predictions_per_minute=self.predictions_per_minute,
+            )
+        return self._service
+
+
+class OfflineImageServiceResource(ImageServiceResource):
+    """The embedded default: a deterministic procedural renderer, no network, no account."""
+
+    latency_seconds: float = Field(default=0.0, description="Simulated latency per image.")
+    model_version: str = Field(default="offline-1", description="Bump to simulate an upgrade.")
+
+    def build_provider(self) -> ImageProvider:
+        from avatar_pipeline.imaging.providers.offline import OfflineProvider
+
+        return OfflineProvider(latency_seconds=self.latency_seconds, model_version=self.model_version)
+
+
+class ReplicateImageServiceResource(ImageServiceResource):
+    """FLUX.1 Kontext Pro / FLUX 2 Pro (and a Google model) on Replicate."""
+
+    api_token: str = Field(description="Replicate API token: EnvVar('REPLICATE_API_TOKEN') only.")
+    base_url: str = Field(default="https://api.replicate.com/v1")
+    edit_model: str = Field(default="black-forest-labs/flux-kontext-pro")
+    multi_reference_model: str = Field(default="black-forest-labs/flux-2-pro")
+    generate_model: str = Field(default="black-forest-labs/flux-1.1-pro")
+    google_model: str = Field(default="google/imagen-4")
+    use_google_for_generate: bool = Field(default=False)
+    pinned_versions: dict[str, str] = Field(
+        default_factory=dict, description="Model id -> version id to pin; unpinned use latest."
+    )
+    timeout_seconds: float = Field(default=300.0)
+    max_retries: int = Field(default=4)
+
+    @property
+    def estimated_cost_per_image_usd(self) -> float:
+        return 0.05
+
+    def build_provider(self) -> ImageProvider:
+        from avatar_pipeline.imaging.providers.replicate import ReplicateProvider
+
+        return ReplicateProvider(
+            api_token=self.api_token,
+            base_url=self.base_url,
+            edit_model=self.edit_model,
+            multi_reference_model=self.multi_reference_model,
+            generate_model=self.generate_model,
+            google_model=self.google_model,
+            use_google_for_generate=self.use_google_for_generate,
+            pinned_versions=self.pinned_versions or None,
+            timeout_s=self.timeout_seconds,
+            max_retries=self.max_retries,
+        )

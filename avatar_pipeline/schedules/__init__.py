@@ -1,0 +1,5 @@
+"""Schedules: re-generate kits when a provider model is upgraded."""
+
+from avatar_pipeline.schedules.model_upgrade import model_upgrade_schedule, upgraded_slots
+
+__all__ = ["model_upgrade_schedule", "upgraded_slots"]

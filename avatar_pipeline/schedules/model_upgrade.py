@@ -1,0 +1,78 @@
+"""Model-upgrade schedule: compare the provider's current model versions with the versions
+recorded on each kit's canonical assets, and re-generate what an upgrade affects.
+
+Re-generated images are candidates: they replace the canonical ones only if they pass the
+consistency gate and are at least as consistent as the images they replace; until then the
+old images stay canonical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import dagster as dg
+
+from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+from avatar_pipeline.assets.provider_models import current_model_versions
+from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.domain.vocab import SourceType
+from avatar_pipeline.generation.slots import ALL_SLOTS, PORTRAIT
+from avatar_pipeline.jobs import kit_job
+from avatar_pipeline.resources import CatalogResource, ImageServiceResource
+from avatar_pipeline.sensors.selection import kit_run_config, selection_for
+
+
+def upgraded_slots(canonical: dict, current: dict[str, str]) -> list[str]:
+    """Slots whose canonical image was made by a model now served at another version.
+
+    A new primary anchor changes what everything else derives from, so an upgraded portrait
+    model re-generates the whole kit.
+    """
+    slots = []
+    for slot, asset in canonical.items():
+        if asset.source_type != SourceType.AI_GENERATED.value:
+            continue
+        meta = asset.generation_metadata or {}
+        model, version = meta.get("model"), meta.get("model_version")
+        if model in current and current[model] != version:
+            slots.append(slot)
+    if PORTRAIT in slots:
+        return [s.name for s in ALL_SLOTS]
+    return [s.name for s in ALL_SLOTS if s.name in slots]
+
+
+@dg.schedule(
+    job=kit_job,
+    cron_schedule="0 3 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly: re-generate kit images made by a model version the provider has "
+    "since upgraded; candidates must pass the gate before they replace canonical images.",
+)
+def model_upgrade_schedule(
+    context: dg.ScheduleEvaluationContext,
+    catalog: CatalogResource,
+    image_service: ImageServiceResource,
+):
+    current = {model: version for model, version in current_model_versions(image_service).values()}
+    versions_tag = hashlib.sha256(repr(sorted(current.items())).encode()).hexdigest()[:12]
+    known = set(context.instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    requests = []
+    with catalog.session() as session:
+        for kit in repo.list_kits(session):
+            if kit.status == "archived" or str(kit.id) not in known:
+                continue
+            slots = upgraded_slots(repo.canonical_assets(session, kit.id), current)
+            if not slots:
+                continue
+            requests.append(
+                dg.RunRequest(
+                    partition_key=str(kit.id),
+                    run_key=f"model-upgrade:{kit.id}:{versions_tag}",
+                    asset_selection=selection_for(slots),
+                    run_config=kit_run_config("model-upgrade"),
+                    tags={"avatar/trigger": "model-upgrade", "avatar/models": versions_tag},
+                )
+            )
+    if not requests:
+        return dg.SkipReason(f"every kit is on the current model versions ({current})")
+    return requests
