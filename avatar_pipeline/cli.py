@@ -54,7 +54,11 @@ def _redact(url: str) -> str:
 
 
 def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
-    from avatar_pipeline.catalog.db import current_revision, downgrade_database, upgrade_database
+    from avatar_pipeline.catalog.migrate import (
+        current_revision,
+        downgrade_database,
+        upgrade_database,
+    )
 
     if args.action == "upgrade":
         upgrade_database(settings.catalog_url, args.revision or "head")
@@ -65,7 +69,8 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate_legacy(settings: Settings, args: argparse.Namespace) -> int:
-    from avatar_pipeline.catalog.db import make_engine, make_session_factory, upgrade_database
+    from avatar_pipeline.catalog.db import make_engine, make_session_factory
+    from avatar_pipeline.catalog.migrate import upgrade_database
     from avatar_pipeline.catalog.legacy import migrate_legacy_avatars
     from avatar_pipeline.storage.factory import build_object_store
 
@@ -80,7 +85,8 @@ def cmd_migrate_legacy(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_kits(settings: Settings, args: argparse.Namespace) -> int:
     from avatar_pipeline.catalog import repository as repo
-    from avatar_pipeline.catalog.db import make_engine, make_session_factory, session_scope, upgrade_database
+    from avatar_pipeline.catalog.db import make_engine, make_session_factory, session_scope
+    from avatar_pipeline.catalog.migrate import upgrade_database
 
     upgrade_database(settings.catalog_url)
     factory = make_session_factory(make_engine(settings.catalog_url))

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     replicate_predictions_per_minute: int = Field(default=600, ge=1)
     replicate_timeout_seconds: float = Field(default=300.0, gt=0)
     replicate_max_retries: int = Field(default=4, ge=0)
+    replicate_pinned_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Model id -> version id to run (JSON, e.g. "
+        '\'{"black-forest-labs/flux-kontext-pro": "<version id>"}\'); unpinned models run latest.',
+    )
     offline_latency_seconds: float = Field(
         default=0.0, ge=0, description="Simulated per-image latency of the offline provider."
     )

@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from avatar_pipeline.storage.s3 import S3ObjectStore
 
 DUMMY_ACCESS_KEY_ID = "testing"
-DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105 - moto's dummy credentials
+DUMMY_SECRET_ACCESS_KEY = "testing"  # moto's dummy credentials
 REGION = "us-east-1"
 
 _DUMMY_AWS_ENV = {

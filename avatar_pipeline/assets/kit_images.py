@@ -7,7 +7,6 @@ asset (own lineage, checks, metadata, staleness) and can be re-materialised alon
 ``expressions/shy`` runs only that call.
 """
 
-from __future__ import annotations
 
 import asyncio
 import base64

@@ -4,7 +4,6 @@ Kit images depend on the model that makes them, so when a provider upgrades a mo
 own staleness marks the affected kit images ("upstream data version changed").
 """
 
-from __future__ import annotations
 
 import asyncio
 

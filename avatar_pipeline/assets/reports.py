@@ -1,6 +1,5 @@
 """Per-kit consistency reports (HTML + JSON + contact sheet) and the fleet summary."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -2,8 +2,9 @@
 
 ``script_location`` is this package's ``migrations`` directory and the database URL is passed in
 (``config.attributes["url"]``), so the same calls work for SQLite files, PostgreSQL and tests.
-From a shell: ``alembic -c /dev/null -x url=sqlite:///var/catalog.db upgrade head`` also works
-when run with ``script_location`` set, but these functions are the supported entry point.
+From a shell use ``avatar-pipeline db upgrade`` (the catalog URL comes from the settings); the
+plain ``alembic`` command also works with ``-x url=...`` and a config naming this
+``script_location``.
 """
 
 from __future__ import annotations

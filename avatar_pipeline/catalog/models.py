@@ -150,9 +150,7 @@ class Episode(Base):
     __table_args__ = (Index("idx_episodes_user", "user_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    character_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("characters.id", ondelete="CASCADE")
-    )
+    character_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("characters.id", ondelete="CASCADE"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str]
     created_at: Mapped[datetime] = _created_at()

@@ -1,9 +1,11 @@
 """Embeddings persisted per (embedder, image bytes), so re-scoring a kit runs no forward pass.
 
-Layout: ``{root}/{embedder key}/{sha[:2]}/{sha}.npy`` plus ``{root}/{embedder key}/embedder.json``
-naming the embedder. The embedder key hashes its EmbedderInfo (and, for a checkpoint file, its
-size and mtime), so CLIP and perceptual embeddings — or two CLIP checkpoints — never mix.
-Writes go to a temporary file in the same folder and are renamed into place (atomic).
+Layout under ``root``: ``{embedder key}/{sha[:2]}/{sha}.npy`` for images (sha256 of the
+bytes), ``{embedder key}/text/{sha[:2]}/{sha}.npy`` for label prompts, and
+``{embedder key}/embedder.json`` naming the embedder. The embedder key hashes its EmbedderInfo
+(and, for a checkpoint file, its size and mtime), so CLIP and perceptual embeddings, or two
+CLIP checkpoints, never mix. Writes go to a temporary file in the same folder and are renamed
+into place (atomic).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 from avatar_pipeline.consistency.embedders.images import image_sha256
 from avatar_pipeline.consistency.types import Embedder, EmbedderInfo
 
+TEXT_NAMESPACE = "text"
+
 
 def embedder_key(embedder: Embedder) -> str:
     """Folder name of an embedder's embeddings: readable kind + hash of what it is."""
@@ -36,19 +40,19 @@ class EmbeddingCache:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
 
-    def _path(self, key: str, sha: str) -> Path:
-        return self.root / key / sha[:2] / f"{sha}.npy"
+    def _path(self, key: str, sha: str, namespace: str) -> Path:
+        return self.root / key / namespace / sha[:2] / f"{sha}.npy"
 
-    def get(self, key: str, sha: str) -> np.ndarray | None:
-        path = self._path(key, sha)
+    def get(self, key: str, sha: str, namespace: str = "") -> np.ndarray | None:
+        path = self._path(key, sha, namespace)
         try:
             vector = np.load(path, allow_pickle=False)
         except (FileNotFoundError, ValueError, OSError):
             return None  # missing, or a torn/corrupt file: recompute and overwrite
         return vector.astype(np.float32, copy=False)
 
-    def put(self, key: str, sha: str, vector: np.ndarray) -> None:
-        path = self._path(key, sha)
+    def put(self, key: str, sha: str, vector: np.ndarray, namespace: str = "") -> None:
+        path = self._path(key, sha, namespace)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha[:8]}-", suffix=".tmp")
         try:
@@ -126,10 +130,17 @@ class CachedEmbedder:
         return np.stack([found[sha] for sha in shas]).astype(np.float32, copy=False)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Text embeddings are memoised in memory (label sets repeat on every image)."""
+        """Text embeddings, memoised in memory and persisted under ``{key}/text/``."""
+        for text in dict.fromkeys(texts):
+            if text not in self._texts:
+                vector = self.cache.get(self.key, _text_sha(text), TEXT_NAMESPACE)
+                if vector is not None:
+                    self._texts[text] = vector
         missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
         if missing:
             computed = self.embedder.embed_texts(missing)
+            for text, vector in zip(missing, computed, strict=True):
+                self.cache.put(self.key, _text_sha(text), vector, TEXT_NAMESPACE)
             with self._lock:
                 self.counters.text_forward_calls += 1
                 self.counters.texts_embedded += len(missing)
@@ -137,3 +148,7 @@ class CachedEmbedder:
         if not texts:
             return self.embedder.embed_texts([])
         return np.stack([self._texts[t] for t in texts]).astype(np.float32, copy=False)
+
+
+def _text_sha(text: str) -> str:
+    return hashlib.sha256(b"text\x00" + text.encode()).hexdigest()

@@ -158,7 +158,7 @@ def _thumbnail(data: bytes | None) -> bytes | None:
     if not data:
         return None
     try:
-        image = decode_rgb(data)
+        image = decode_rgb(data).copy()
     except UndecodableImageError:
         return None
     image.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX), Image.Resampling.LANCZOS)

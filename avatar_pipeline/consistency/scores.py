@@ -19,7 +19,12 @@ from threading import Lock
 import imagehash
 import numpy as np
 
-from avatar_pipeline.consistency.embedders.images import decode_rgb, image_sha256
+from avatar_pipeline.consistency.embedders.images import (
+    decode_once,
+    decode_rgb,
+    image_sha256,
+    phash,
+)
 from avatar_pipeline.consistency.embedders.thresholds import thresholds_for
 from avatar_pipeline.consistency.types import Embedder, SlotScore, Thresholds
 
@@ -73,7 +78,7 @@ def _phash(data: bytes) -> imagehash.ImageHash:
         if sha in _PHASHES:
             _PHASHES.move_to_end(sha)
             return _PHASHES[sha]
-    value = imagehash.phash(decode_rgb(data))
+    value = phash(decode_rgb(data))
     with _PHASH_LOCK:
         _PHASHES[sha] = value
         if len(_PHASHES) > _PHASH_MEMO:
@@ -96,7 +101,8 @@ def _cosines(anchor: np.ndarray, rows: np.ndarray) -> list[float]:
 
 def identity_scores(embedder: Embedder, anchor: bytes, candidates: list[bytes]) -> list[float]:
     """Cosine similarity of each candidate to the anchor, from one batched embedding call."""
-    vectors = embedder.embed_images([anchor, *candidates])
+    with decode_once():
+        vectors = embedder.embed_images([anchor, *candidates])
     return _cosines(vectors[0], vectors[1:])
 
 
@@ -189,14 +195,31 @@ def score_slots(
     current canonical score minus ``regression_tolerance`` when given), ``adherence`` and
     ``not_a_copy``. The anchor itself is scored with :func:`score_anchor`.
     """
-    thresholds = thresholds or thresholds_for(embedder.info)
-    current = current_canonical_scores or {}
-    vectors = embedder.embed_images([anchor] + [c.image for c in candidates])
-    identities = _cosines(vectors[0], vectors[1:])
+    with decode_once():
+        return _score_slots(
+            embedder,
+            anchor,
+            candidates,
+            thresholds or thresholds_for(embedder.info),
+            current_canonical_scores or {},
+            regression_tolerance,
+        )
 
+
+def _score_slots(
+    embedder: Embedder,
+    anchor: bytes,
+    candidates: list[CandidateInput],
+    thresholds: Thresholds,
+    current: dict[str, float],
+    regression_tolerance: float,
+) -> list[SlotScore]:
     adherence_rows = [i for i, c in enumerate(candidates) if c.label is not None]
     for i in adherence_rows:
         _check_labels(candidates[i].label or "", candidates[i].label_set or ())
+    vectors = embedder.embed_images([anchor] + [c.image for c in candidates])
+    identities = _cosines(vectors[0], vectors[1:])
+
     adherences: dict[int, Adherence] = {}
     if embedder.has_text_tower and adherence_rows:
         picked = [candidates[i] for i in adherence_rows]

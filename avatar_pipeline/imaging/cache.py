@@ -102,7 +102,9 @@ class ImageCache:
                 logger.warning("image cache entry %s misses image %d; ignoring it", meta_path, i)
                 return None
             if sha256_hex(data) != expected:
-                logger.warning("image cache entry %s image %d is corrupt; ignoring it", meta_path, i)
+                logger.warning(
+                    "image cache entry %s image %d is corrupt; ignoring it", meta_path, i
+                )
                 return None
             images.append(data)
         if not images:

@@ -138,7 +138,9 @@ _registry: dict[tuple[str, int, int], ProviderLimits] = {}
 _registry_lock = threading.Lock()
 
 
-def shared_limits(provider_name: str, max_concurrency: int, predictions_per_minute: int) -> ProviderLimits:
+def shared_limits(
+    provider_name: str, max_concurrency: int, predictions_per_minute: int
+) -> ProviderLimits:
     """The process-wide limits for one provider and configuration (created on first use)."""
     key = (provider_name, max_concurrency, predictions_per_minute)
     with _registry_lock:

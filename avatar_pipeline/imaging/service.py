@@ -24,7 +24,6 @@ from avatar_pipeline.imaging.types import (
     ImageResponse,
     InvalidProviderOutputError,
     ProviderResult,
-    sha256_hex,
 )
 from avatar_pipeline.imaging.validation import validate_edit, validate_generate
 
@@ -102,13 +101,14 @@ class ImageService:
         started = time.perf_counter()
         refs = tuple(reference_images) if reference_images is not None else ()
         request = EditRequest(prompt, refs, negative_prompt, edit_strength, width, height, seed)
-        await asyncio.to_thread(validate_edit, request)  # decodes every reference
+        # Decodes each reference not seen before: off the event loop when there is work to do.
+        references = await asyncio.to_thread(validate_edit, request)
         return await self._run(
             "edit",
             started=started,
             prompt=prompt,
             negative_prompt=negative_prompt,
-            reference_hashes=tuple(sha256_hex(bytes(r)) for r in refs),
+            reference_hashes=tuple(info.sha256 for info in references),
             seed=seed,
             width=width,
             height=height,

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
 from avatar_pipeline.domain.prompts import MAX_PROMPT_CHARS
-from avatar_pipeline.imaging.types import EditRequest, GenerateRequest, InvalidImageRequestError
+from avatar_pipeline.imaging.types import (
+    EditRequest,
+    GenerateRequest,
+    InvalidImageRequestError,
+    sha256_hex,
+)
 
 MIN_SIDE = 256
 MAX_SIDE = 2048
@@ -42,6 +49,7 @@ class ReferenceInfo:
     mime_type: str
     width: int
     height: int
+    sha256: str
 
 
 def max_image_pixels() -> int:
@@ -128,18 +136,41 @@ def validate_edit(request: EditRequest) -> tuple[ReferenceInfo, ...]:
     return tuple(inspect_reference(i, data) for i, data in enumerate(refs))
 
 
+# A kit's edits reuse the same anchor many times: remember references that passed (by hash,
+# which is far cheaper than decoding) so each is decoded once per process.
+_validated: OrderedDict[str, ReferenceInfo] = OrderedDict()
+_validated_lock = threading.Lock()
+_VALIDATED_MAX = 256
+
+
 def inspect_reference(index: int, data: bytes) -> ReferenceInfo:
     """Decode one reference fully (verify + load) under the decompression-bomb guard."""
     name = f"reference_images[{index}]"
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InvalidImageRequestError(f"{name} must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    digest = sha256_hex(data)
+    with _validated_lock:
+        known = _validated.get(digest)
+        if known is not None:
+            _validated.move_to_end(digest)
+            return known
+    info = _decode_reference(name, data, digest)
+    with _validated_lock:
+        _validated[digest] = info
+        while len(_validated) > _VALIDATED_MAX:
+            _validated.popitem(last=False)
+    return info
+
+
+def _decode_reference(name: str, data: bytes, digest: str) -> ReferenceInfo:
     size = len(data)
     if size == 0:
         raise InvalidImageRequestError(f"{name} is empty (0 bytes)")
     if size > MAX_REFERENCE_BYTES:
         raise InvalidImageRequestError(
-            f"{name} is {size / 1e6:.1f} MB; the limit is {MAX_REFERENCE_BYTES / 1e6:.0f} MB: "
-            "downscale it or re-encode it as PNG/JPEG"
+            f"{name} is {size / 2**20:.1f} MiB; the limit is "
+            f"{MAX_REFERENCE_BYTES / 2**20:.0f} MiB: downscale it or re-encode it as PNG/JPEG"
         )
     limit = max_image_pixels()
     try:
@@ -167,7 +198,7 @@ def inspect_reference(index: int, data: bytes) -> ReferenceInfo:
         raise InvalidImageRequestError(
             f"{name} is {fmt or 'an unknown format'}; send PNG, JPEG or WebP"
         )
-    return ReferenceInfo(fmt, ACCEPTED_FORMATS[fmt], width, height)
+    return ReferenceInfo(fmt, ACCEPTED_FORMATS[fmt], width, height, digest)
 
 
 def _bomb(name: str, width: int, height: int, limit: int) -> InvalidImageRequestError:

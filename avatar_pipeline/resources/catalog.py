@@ -9,12 +9,8 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 from sqlalchemy.orm import Session, sessionmaker
 
-from avatar_pipeline.catalog.db import (
-    make_engine,
-    make_session_factory,
-    session_scope,
-    upgrade_database,
-)
+from avatar_pipeline.catalog.db import make_engine, make_session_factory, session_scope
+from avatar_pipeline.catalog.migrate import upgrade_database
 
 
 class CatalogResource(dg.ConfigurableResource):

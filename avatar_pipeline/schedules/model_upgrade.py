@@ -6,7 +6,6 @@ consistency gate and are at least as consistent as the images they replace; unti
 old images stay canonical.
 """
 
-from __future__ import annotations
 
 import hashlib
 

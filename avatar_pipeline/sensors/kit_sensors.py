@@ -2,7 +2,6 @@
 the pipeline writes canonical assets, and these sensors compare the two.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -79,16 +78,15 @@ def stale_slots(session, kit) -> tuple[str | None, list[str]]:
         for a in generated.values()
     ):
         return f"prompts:{prompt_hash}", [s.name for s in ALL_SLOTS]
+    current = {s.name: s.definition_hash for s in ALL_SLOTS}
     changed = [
-        s.name
-        for s in ALL_SLOTS
-        if s.name in generated
-        and (generated[s.name].generation_metadata or {}).get("slot_definition_hash")
-        != s.definition_hash
+        name
+        for name, asset in generated.items()
+        if (asset.generation_metadata or {}).get("slot_definition_hash") != current.get(name)
     ]
     if changed:
-        digest = ",".join(f"{n}={dict((s.name, s.definition_hash) for s in ALL_SLOTS)[n]}" for n in changed)
-        return f"definitions:{digest}", changed
+        changed = [s.name for s in ALL_SLOTS if s.name in changed]
+        return "definitions:" + ",".join(f"{n}={current[n]}" for n in changed), changed
     return None, []
 
 

@@ -91,7 +91,9 @@ class S3ObjectStore(ObjectStore):
         self.region = region
         self.bucket_names: dict[str, str] = {b: bucket_names[b] for b in BUCKETS}
         self.default_ttl = resolve_ttl(None, default_ttl)
-        self.list_page_size = list_page_size  # keys per ListObjectsV2 call (S3's maximum: 1000)
+        if not 1 <= list_page_size <= 1000:
+            raise ValueError(f"list_page_size {list_page_size} must be between 1 and 1000")
+        self.list_page_size = list_page_size  # keys per ListObjectsV2 call
         # One client for the store's lifetime: boto3 clients are thread-safe and costly to build.
         self._client = boto3.session.Session().client(
             "s3",

@@ -13,7 +13,7 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, quote, urlsplit
 
-LOCAL_SECRET = "test-signing-secret-0123456789"  # noqa: S105 - test-only
+LOCAL_SECRET = "test-signing-secret-0123456789"  # test-only
 LOCAL_BASE_URL = "http://127.0.0.1:8000"
 
 

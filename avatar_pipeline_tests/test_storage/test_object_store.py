@@ -58,7 +58,7 @@ def test_delete_then_get_raises_not_found(store: ObjectStore) -> None:
 
     store.delete("scenes", path)
     assert not store.exists("scenes", path)
-    with pytest.raises(ObjectNotFoundError, match="u1/ep1/s1.png"):
+    with pytest.raises(ObjectNotFoundError, match=r"u1/ep1/s1\.png"):
         store.get("scenes", path)
     with pytest.raises(ObjectNotFoundError):
         store.head("scenes", path)

@@ -104,7 +104,7 @@ def test_list_pages_through_more_than_one_page(moto_s3_endpoint: str) -> None:
 
 def test_missing_bucket_is_an_actionable_storage_error(moto_s3_endpoint: str) -> None:
     store = make_s3_store(moto_s3_endpoint, create_buckets=False)
-    with pytest.raises(StorageError, match="NoSuchBucket.*ensure_buckets"):
+    with pytest.raises(StorageError, match=r"NoSuchBucket.*ensure_buckets"):
         store.put("avatars", "kit1/anchors/portrait_a1.png", b"x")
     with pytest.raises(StorageError, match="NoSuchBucket"):
         store.get("avatars", "kit1/anchors/portrait_a1.png")

@@ -1,11 +1,22 @@
-"""Decoding image bytes for the embedders (one place, one error message)."""
+"""Decoding image bytes for the embedders (one place, one error message, one decode per call).
+
+Inside ``with decode_once():`` each distinct image is decoded once however many parts of a
+scoring call need it (the embedder's forward pass and the pHash copy check); outside it
+nothing is kept.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
+import imagehash
 from PIL import Image, UnidentifiedImageError
+
+_DECODED: ContextVar[dict[str, Image.Image] | None] = ContextVar("_DECODED", default=None)
 
 
 class UndecodableImageError(ValueError):
@@ -16,8 +27,20 @@ def image_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode_rgb(data: bytes) -> Image.Image:
-    """Decode PNG/JPEG/WebP bytes to RGB; transparency is flattened onto white."""
+@contextmanager
+def decode_once() -> Iterator[None]:
+    """Share decoded images within this block (this thread/task only); nested blocks reuse."""
+    if _DECODED.get() is not None:
+        yield
+        return
+    token = _DECODED.set({})
+    try:
+        yield
+    finally:
+        _DECODED.reset(token)
+
+
+def _decode(data: bytes) -> Image.Image:
     if not data:
         raise UndecodableImageError("image bytes are empty; pass the PNG/JPEG bytes of the asset")
     try:
@@ -33,3 +56,24 @@ def decode_rgb(data: bytes) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def decode_rgb(data: bytes) -> Image.Image:
+    """Decode PNG/JPEG/WebP bytes to RGB; transparency is flattened onto white.
+
+    Callers must not modify the returned image in place (inside ``decode_once`` it is shared).
+    """
+    shared = _DECODED.get()
+    if shared is None:
+        return _decode(data)
+    key = image_sha256(data)
+    image = shared.get(key)
+    if image is None:
+        image = shared[key] = _decode(data)
+    return image
+
+
+def phash(image: Image.Image) -> imagehash.ImageHash:
+    """64-bit DCT perceptual hash; large images are box-reduced first (same hash, ~6x faster)."""
+    factor = min(image.size) // 256
+    return imagehash.phash(image.reduce(factor) if factor > 1 else image)

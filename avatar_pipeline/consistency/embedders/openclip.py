@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,8 @@ class _LoadedClip:
     device: str
     weights_file: str  # the file actually loaded, or the tag when open_clip downloaded it
     lock: threading.Lock
+    # Label prompts repeat on every kit: each is encoded once per process.
+    texts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 _REGISTRY: dict[tuple[str, str, str], _LoadedClip] = {}
@@ -122,6 +124,11 @@ def _load(model_name: str, pretrained: str, device: str, cache_dir: str | None) 
             "open_clip.add_model_config()"
         )
 
+    if not pretrained and not model_name.startswith(("hf-hub:", "local-dir:")):
+        raise EmbedderUnavailableError(
+            f"no weights given for open_clip {model_name}: a randomly initialised CLIP gives "
+            f"meaningless scores; {_how_to_fix(model_name)}"
+        )
     kwargs: dict[str, Any] = {}
     weights_file = pretrained
     tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained) if pretrained else {}
@@ -248,15 +255,20 @@ class OpenClipEmbedder:
         return np.concatenate(rows).astype(np.float32, copy=False)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Text embeddings; each distinct prompt is encoded once per process and model."""
         import torch
 
         if not texts:
             return np.zeros((0, self._dim()), dtype=np.float32)
-        tokens = self._clip.tokenizer(texts)
-        with self._clip.lock, torch.inference_mode():
-            features = self._clip.model.encode_text(tokens.to(self._clip.device))
-            features = torch.nn.functional.normalize(features.float(), dim=-1)
-        return features.cpu().numpy().astype(np.float32, copy=False)
+        memo = self._clip.texts
+        missing = [t for t in dict.fromkeys(texts) if t not in memo]
+        if missing:
+            tokens = self._clip.tokenizer(missing)
+            with self._clip.lock, torch.inference_mode():
+                features = self._clip.model.encode_text(tokens.to(self._clip.device))
+                features = torch.nn.functional.normalize(features.float(), dim=-1)
+            memo.update(zip(missing, features.cpu().numpy().astype(np.float32), strict=True))
+        return np.stack([memo[t] for t in texts])
 
     def _dim(self) -> int:
         return int(getattr(self._clip.model.visual, "output_dim", 0))

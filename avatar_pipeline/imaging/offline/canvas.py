@@ -28,7 +28,7 @@ def tone(colour: RGB, palette: str) -> RGB:
     r, g, b = colour
     if palette == "pastel":
         grey = round((r + g + b) / 3)
-        return mix(mix(colour, (grey, grey, grey), 0.3), (255, 250, 252), 0.38)
+        return mix(mix(colour, (grey, grey, grey), 0.25), (255, 250, 252), 0.3)
     if palette == "warm":
         return (min(255, round(r * 1.05 + 12)), min(255, round(g * 1.0 + 4)), round(b * 0.84))
     if palette == "cool":

@@ -45,9 +45,7 @@ def _is_sqlite() -> bool:
 
 
 def _timestamp(name: str) -> sa.Column:
-    return sa.Column(
-        name, sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
-    )
+    return sa.Column(name, sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False)
 
 
 def _json() -> sa.types.TypeEngine:
@@ -88,7 +86,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name="fk_avatar_kits_created_by_users", ondelete="SET NULL"
+            ["created_by"],
+            ["users.id"],
+            name="fk_avatar_kits_created_by_users",
+            ondelete="SET NULL",
         ),
         *([_anchor_fk(name, column) for name, column in ANCHOR_FKS] if sqlite else []),
         sa.PrimaryKeyConstraint("id", name="pk_avatar_kits"),

@@ -1,0 +1,532 @@
+"""Replicate provider: FLUX.1 Kontext Pro and FLUX 2 Pro for edit(), FLUX 1.1 Pro or Imagen 4 for
+generate(), through the official ``replicate`` client (async API).
+
+Models: ``edit()`` with one reference runs ``edit_model`` (FLUX.1 Kontext Pro), with 2..8
+references ``multi_reference_model`` (FLUX 2 Pro); ``generate()`` runs ``generate_model`` (FLUX
+1.1 Pro), or ``google_model`` (Imagen 4) when ``use_google_for_generate``. A model listed in
+``pinned_versions`` runs at that version (``POST /v1/predictions`` with ``version``), any other
+through its model endpoint (``POST /v1/models/{owner}/{name}/predictions``), i.e. at its latest
+version, which ``latest_model_versions()`` looks up so that an upgrade changes the request
+fingerprint. The inputs each model gets, the edit_strength mapping and the output checks are in
+``replicate_models.py``.
+
+Faults: creating a prediction is retried here (the client retries only GETs): a 429 after its
+``Retry-After`` (capped at ``max_retry_after_s``), a 5xx, a timeout or a connection error with
+exponential backoff and jitter, at most ``max_retries`` times, then ``ProviderUnavailableError``.
+The create asks the API to hold the response until the prediction is done (``Prefer: wait``),
+then polls. A prediction still running ``timeout_s`` after its creation is canceled and raises
+``ProviderTimeoutError``; ``failed``/``canceled`` raise ``PredictionFailedError`` with
+Replicate's message, or ``SafetyRefusalError`` for a safety refusal. Outputs are downloaded at
+once (Replicate deletes them after an hour), bounded in size and time, without the API token;
+one that does not decode or has the wrong shape raises ``InvalidProviderOutputError``.
+
+The API token is in no message, log record, repr or metadata: server text that quotes it is
+scrubbed. Clients are built per event loop (an ``httpx.AsyncClient`` belongs to the loop it
+first ran on), so the provider may be used from successive ``asyncio.run`` loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import logging
+import math
+import random
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import replicate
+from replicate.exceptions import ReplicateError
+from replicate.prediction import Prediction
+
+from avatar_pipeline.imaging.providers.base import ImageProvider
+from avatar_pipeline.imaging.providers.replicate_models import (
+    ASPECT_TOLERANCE,
+    DEFAULT_COST_PER_IMAGE,
+    SAFETY_PATTERN,
+    ModelCall,
+    edit_call,
+    generate_calls,
+    role_for,
+    verified_png,
+)
+from avatar_pipeline.imaging.types import (
+    EditRequest,
+    GenerateRequest,
+    ImageServiceError,
+    InvalidProviderOutputError,
+    PredictionFailedError,
+    ProviderError,
+    ProviderResult,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    SafetyRefusalError,
+)
+
+if TYPE_CHECKING:
+    from avatar_pipeline.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_OUTPUT_BYTES = 64 * 1024 * 1024
+_TERMINAL = {"succeeded", "failed", "canceled"}
+# The client drops response headers from its errors; a response hook keeps a 429's Retry-After
+# in a box owned by the retrying call (a mutable box, because the request runs in a child task).
+_retry_after: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "replicate_retry_after", default=None
+)
+
+
+class ReplicateConfigurationError(ImageServiceError, ValueError):
+    """The Replicate provider cannot be built from the configuration given."""
+
+
+@dataclass
+class _LoopClients:
+    api: replicate.Client
+    http: httpx.AsyncClient  # output downloads: never carries the API token
+
+
+async def _remember_retry_after(response: httpx.Response) -> None:
+    box = _retry_after.get()
+    if box is not None and response.status_code == 429:
+        box["retry_after"] = response.headers.get("Retry-After", "")
+
+
+class ReplicateProvider(ImageProvider):
+    """Runs the spec's FLUX models on Replicate through the official ``replicate`` client."""
+
+    name = "replicate"
+
+    def __init__(
+        self,
+        *,
+        api_token: str,
+        base_url: str = "https://api.replicate.com/v1",
+        edit_model: str = "black-forest-labs/flux-kontext-pro",
+        multi_reference_model: str = "black-forest-labs/flux-2-pro",
+        generate_model: str = "black-forest-labs/flux-1.1-pro",
+        google_model: str = "google/imagen-4",
+        use_google_for_generate: bool = False,
+        pinned_versions: dict[str, str] | None = None,
+        timeout_s: float = 300,
+        poll_interval_s: float = 0.5,
+        max_retries: int = 4,
+        backoff_base_s: float = 0.5,
+        cost_per_image: dict[str, float] | None = None,
+        max_retry_after_s: float = 60.0,
+        prefer_wait_s: int = 60,
+        http_timeout_s: float = 30.0,
+        download_timeout_s: float = 60.0,
+        safety_tolerance: int = 2,
+    ) -> None:
+        if not api_token or not api_token.strip():
+            raise ReplicateConfigurationError(
+                "the Replicate API token is empty: set REPLICATE_API_TOKEN, or use "
+                "AVATAR_IMAGE_PROVIDER=offline to run without an account"
+            )
+        self.__token = api_token
+        root = base_url.rstrip("/")
+        self.base_url = root
+        self._api_root = root[: -len("/v1")] if root.endswith("/v1") else root
+        self.models = {
+            "edit": edit_model,
+            "multi_reference": multi_reference_model,
+            "generate": generate_model,
+            "google": google_model,
+        }
+        self.use_google_for_generate = use_google_for_generate
+        self.pinned_versions = dict(pinned_versions or {})
+        self.timeout_s = timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.max_retry_after_s = max_retry_after_s
+        self.prefer_wait_s = prefer_wait_s
+        self.http_timeout_s = http_timeout_s
+        self.download_timeout_s = download_timeout_s
+        self.safety_tolerance = safety_tolerance
+        self.cost_per_image = {self.models[r]: c for r, c in DEFAULT_COST_PER_IMAGE.items()}
+        self.cost_per_image.update(cost_per_image or {})
+        self._known_versions: dict[str, str] = {}
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._clients_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplicateProvider:
+        token = settings.replicate_api_token
+        if token is None or not token.get_secret_value().strip():
+            raise ReplicateConfigurationError(
+                "AVATAR_IMAGE_PROVIDER=replicate needs REPLICATE_API_TOKEN in the environment "
+                "(or use AVATAR_IMAGE_PROVIDER=offline)"
+            )
+        return cls(
+            api_token=token.get_secret_value(),
+            base_url=settings.replicate_base_url,
+            edit_model=settings.replicate_edit_model,
+            multi_reference_model=settings.replicate_multi_reference_model,
+            generate_model=settings.replicate_generate_model,
+            google_model=settings.replicate_google_model,
+            use_google_for_generate=settings.replicate_use_google,
+            pinned_versions=getattr(settings, "replicate_pinned_versions", None) or None,
+            timeout_s=settings.replicate_timeout_seconds,
+            max_retries=settings.replicate_max_retries,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"ReplicateProvider(base_url={self.base_url!r}, models={self.models!r}, "
+            f"pinned_versions={self.pinned_versions!r})"
+        )
+
+    # -- the ImageProvider interface ---------------------------------------------------------
+
+    def model_for(self, operation: str, reference_count: int = 0) -> tuple[str, str]:
+        model = self.models[
+            role_for(operation, reference_count, use_google=self.use_google_for_generate)
+        ]
+        return model, self._version_of(model)
+
+    async def latest_model_versions(self) -> dict[str, str]:
+        clients = self._loop_clients()
+        found: dict[str, str] = {}
+        for model in dict.fromkeys(self.models.values()):
+            info = await self._with_retries(
+                f"look up {model}", model, lambda m=model: clients.api.models.async_get(m)
+            )
+            if info.latest_version is not None:
+                found[model] = info.latest_version.id
+                self._known_versions[model] = info.latest_version.id
+        return found
+
+    async def generate(self, request: GenerateRequest) -> ProviderResult:
+        role = role_for("generate", 0, use_google=self.use_google_for_generate)
+        calls = generate_calls(role, request, safety_tolerance=self.safety_tolerance)
+        model = self.models[role]
+        runs = await _gather_or_cancel([self._run(role, model, call) for call in calls])
+        extra = {"role": role, **calls[0].extra, "seeds": [c.seed for c in calls]}
+        return self._result(model, runs, calls[0], extra)
+
+    async def edit(self, request: EditRequest) -> ProviderResult:
+        role = role_for("edit", len(request.reference_images), use_google=False)
+        call = await asyncio.to_thread(
+            edit_call, role, request, safety_tolerance=self.safety_tolerance
+        )
+        model = self.models[role]
+        run = await self._run(role, model, call)
+        return self._result(model, [run], call, {"role": role, **call.extra})
+
+    async def aclose(self) -> None:
+        with self._clients_lock:
+            clients = self._clients.pop(asyncio.get_running_loop(), None)
+        if clients is not None:
+            await clients.http.aclose()
+            await clients.api._async_client.aclose()
+
+    # -- one prediction ------------------------------------------------------------------------
+
+    async def _run(self, role: str, model: str, call: ModelCall) -> dict[str, Any]:
+        """Create one prediction, wait for it, download and verify its single image."""
+        clients = self._loop_clients()
+        version = self.pinned_versions.get(model)
+        wait = max(0, min(60, int(min(self.prefer_wait_s, self.timeout_s))))
+
+        # The client sends a create without ``wait`` with no timeout at all: bound it here.
+        limit = wait + self.http_timeout_s
+
+        def create() -> Any:
+            if version:
+                request = clients.api.predictions.async_create(
+                    version=version, input=call.input, wait=wait or False
+                )
+            else:
+                request = clients.api.models.predictions.async_create(
+                    model=model, input=call.input, wait=wait or False
+                )
+            return asyncio.wait_for(request, limit)
+
+        prediction, attempts = await self._with_retries(
+            f"create a prediction on {model}", model, create, count_attempts=True
+        )
+        try:
+            prediction = await self._until_done(clients, prediction, model, time.monotonic())
+        except asyncio.CancelledError:
+            await self._cancel(clients, prediction.id)
+            raise
+        self._raise_if_unsuccessful(prediction, model)
+        if prediction.version and not version:
+            self._known_versions[model] = prediction.version
+        urls = prediction.output if isinstance(prediction.output, list) else [prediction.output]
+        if len(urls) != 1 or not isinstance(urls[0], str):
+            raise InvalidProviderOutputError(
+                f"prediction {prediction.id} on {model} returned {prediction.output!r:.200}, "
+                "not one image URL",
+                provider=self.name,
+                prediction_id=prediction.id,
+            )
+        raw = await self._download(clients, urls[0], prediction.id, model)
+        png, size, fmt = await asyncio.to_thread(
+            verified_png, raw, call.expected_aspect, ASPECT_TOLERANCE[role], prediction.id, model
+        )
+        return {
+            "png": png,
+            "prediction_id": prediction.id,
+            "version": prediction.version or self._version_of(model),
+            "attempts": attempts,
+            "output_size": list(size),
+            "output_format_received": fmt,
+            "predict_time_s": (prediction.metrics or {}).get("predict_time"),
+        }
+
+    async def _until_done(
+        self, clients: _LoopClients, prediction: Prediction, model: str, started: float
+    ) -> Prediction:
+        deadline = started + self.timeout_s
+        poll_errors = 0
+        while prediction.status not in _TERMINAL:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                await self._cancel(clients, prediction.id)
+                raise ProviderTimeoutError(
+                    f"prediction {prediction.id} on {model} was still {prediction.status} after "
+                    f"{self.timeout_s:g} s and was canceled; retry later or raise the timeout",
+                    provider=self.name,
+                    prediction_id=prediction.id,
+                )
+            await asyncio.sleep(min(self.poll_interval_s, remaining))
+            try:
+                prediction = await asyncio.wait_for(
+                    clients.api.predictions.async_get(prediction.id),
+                    timeout=max(0.05, deadline - time.monotonic()),
+                )
+            except TimeoutError:
+                continue  # the deadline check above cancels it
+            except (ReplicateError, httpx.TransportError) as exc:
+                if isinstance(exc, ReplicateError) and not _retryable(exc.status):
+                    await self._cancel(clients, prediction.id)
+                    raise self._rejected(exc, f"poll prediction {prediction.id}", model) from None
+                poll_errors += 1
+                if poll_errors > self.max_retries:
+                    await self._cancel(clients, prediction.id)
+                    raise ProviderUnavailableError(
+                        f"polling prediction {prediction.id} on {model} failed {poll_errors} "
+                        f"times (last: {self._describe(exc)}); it was canceled, retry later",
+                        provider=self.name,
+                        prediction_id=prediction.id,
+                    ) from None
+                logger.warning("polling %s failed (%s); retrying", prediction.id,
+                               self._describe(exc))  # fmt: skip
+        return prediction
+
+    def _raise_if_unsuccessful(self, prediction: Prediction, model: str) -> None:
+        if prediction.status == "succeeded":
+            return
+        message = self._scrub(str(prediction.error or "no error message"))
+        if prediction.status == "failed" and SAFETY_PATTERN.search(message):
+            raise SafetyRefusalError(
+                f"Replicate's safety filter refused prediction {prediction.id} on {model}: "
+                f"{message}. Rephrase the prompt or change the reference image",
+                provider=self.name,
+                prediction_id=prediction.id,
+            )
+        raise PredictionFailedError(
+            f"prediction {prediction.id} on {model} {prediction.status}: {message}",
+            provider=self.name,
+            prediction_id=prediction.id,
+        )
+
+    async def _cancel(self, clients: _LoopClients, prediction_id: str) -> None:
+        try:
+            await asyncio.wait_for(clients.api.predictions.async_cancel(prediction_id), 10)
+            logger.warning("canceled prediction %s", prediction_id)
+        except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
+            logger.warning("could not cancel prediction %s: %s", prediction_id,
+                           self._describe(exc))  # fmt: skip
+
+    async def _download(
+        self, clients: _LoopClients, url: str, prediction_id: str, model: str
+    ) -> bytes:
+        if url.startswith("data:"):
+            try:
+                return base64.b64decode(url.split(",", 1)[1], validate=True)
+            except (IndexError, ValueError) as exc:
+                raise InvalidProviderOutputError(
+                    f"prediction {prediction_id} on {model} returned a malformed data URL",
+                    provider=self.name,
+                    prediction_id=prediction_id,
+                ) from exc
+        last = ""
+        for attempt in range(min(self.max_retries, 2) + 1):
+            try:
+                async with asyncio.timeout(self.download_timeout_s):
+                    async with clients.http.stream("GET", url) as response:
+                        if response.status_code != 200:
+                            last = f"HTTP {response.status_code}"
+                            if response.status_code < 500 and response.status_code != 429:
+                                break
+                        else:
+                            chunks, size = [], 0
+                            async for chunk in response.aiter_bytes():
+                                size += len(chunk)
+                                if size > MAX_OUTPUT_BYTES:
+                                    raise InvalidProviderOutputError(
+                                        f"output of prediction {prediction_id} on {model} is "
+                                        f"larger than {MAX_OUTPUT_BYTES // 2**20} MB",
+                                        provider=self.name,
+                                        prediction_id=prediction_id,
+                                    )
+                                chunks.append(chunk)
+                            return b"".join(chunks)
+            except (httpx.HTTPError, TimeoutError) as exc:
+                last = self._describe(exc)
+            await asyncio.sleep(self._backoff(attempt))
+        raise InvalidProviderOutputError(
+            f"could not download the output of prediction {prediction_id} on {model} ({last}); "
+            "Replicate keeps outputs for an hour only: run the request again",
+            provider=self.name,
+            prediction_id=prediction_id,
+        )
+
+    # -- retries -------------------------------------------------------------------------------
+
+    async def _with_retries(
+        self, what: str, model: str, call: Any, *, count_attempts: bool = False
+    ) -> Any:
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            box: dict[str, str] = {}
+            _retry_after.set(box)
+            try:
+                result = await call()
+                return (result, attempt + 1) if count_attempts else result
+            except ReplicateError as exc:
+                if not _retryable(exc.status):
+                    raise self._rejected(exc, what, model) from None
+                if exc.status == 429:
+                    delay = self._retry_after_delay(box.get("retry_after"), attempt)
+                else:
+                    delay = self._backoff(attempt)
+                last = self._describe(exc)
+            except (httpx.TransportError, TimeoutError) as exc:  # timeouts, refused/reset
+                delay = self._backoff(attempt)
+                last = self._describe(exc)
+            if attempt == self.max_retries:
+                break
+            logger.warning("could not %s (%s); retry %d/%d in %.2f s", what, last,
+                           attempt + 1, self.max_retries, delay)  # fmt: skip
+            await asyncio.sleep(delay)
+        raise ProviderUnavailableError(
+            f"could not {what} after {self.max_retries + 1} attempts (last: {last}); Replicate "
+            "is rate-limiting or unavailable: retry later",
+            provider=self.name,
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(30.0, self.backoff_base_s * 2**attempt)
+        return delay / 2 + random.uniform(0, delay / 2)  # jitter, not cryptography
+
+    def _retry_after_delay(self, header: str | None, attempt: int) -> float:
+        seconds: float | None = None
+        if header:
+            try:
+                seconds = float(header)
+            except ValueError:
+                try:
+                    seconds = parsedate_to_datetime(header).timestamp() - time.time()
+                except (TypeError, ValueError):
+                    seconds = None
+        if seconds is None or not math.isfinite(seconds):
+            return self._backoff(attempt)
+        return min(max(seconds, 0.0), self.max_retry_after_s)
+
+    def _rejected(self, exc: ReplicateError, what: str, model: str) -> ProviderError:
+        hint = {
+            401: "check REPLICATE_API_TOKEN",
+            403: "the token may not use this model",
+            404: f"check the model id or pinned version of {model}",
+            422: "the model rejected its input",
+        }.get(exc.status or 0, "see the detail")
+        return ProviderError(
+            f"Replicate refused to {what} ({self._describe(exc)}): {hint}", provider=self.name
+        )
+
+    def _describe(self, exc: BaseException) -> str:
+        if isinstance(exc, ReplicateError):
+            text = f"HTTP {exc.status}: {exc.title or ''} {exc.detail or ''}".strip()
+        else:
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return self._scrub(text)[:500]
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.__token, "[redacted]")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _version_of(self, model: str) -> str:
+        return self.pinned_versions.get(model) or self._known_versions.get(model) or "latest"
+
+    def _loop_clients(self) -> _LoopClients:
+        loop = asyncio.get_running_loop()
+        with self._clients_lock:
+            clients = self._clients.get(loop)
+            if clients is None:
+                timeout = httpx.Timeout(self.http_timeout_s, connect=min(10.0, self.http_timeout_s))
+                api = replicate.Client(
+                    api_token=self.__token,
+                    base_url=self._api_root,
+                    timeout=timeout,
+                    event_hooks={"response": [_remember_retry_after]},
+                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                )
+                http = httpx.AsyncClient(
+                    timeout=httpx.Timeout(self.download_timeout_s, connect=10.0),
+                    follow_redirects=True,
+                    limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                )
+                clients = _LoopClients(api, http)
+                self._clients[loop] = clients
+            return clients
+
+    def _result(
+        self, model: str, runs: list[dict[str, Any]], call: ModelCall, extra: dict[str, Any]
+    ) -> ProviderResult:
+        extra = dict(extra)
+        extra["input"] = call.recorded_input
+        extra["create_attempts"] = [r["attempts"] for r in runs]
+        extra["output_size"] = runs[0]["output_size"]
+        extra["output_format_received"] = [r["output_format_received"] for r in runs]
+        extra["predict_time_s"] = [r["predict_time_s"] for r in runs]
+        return ProviderResult(
+            images=tuple(r["png"] for r in runs),
+            provider=self.name,
+            model=model,
+            model_version=runs[0]["version"],
+            prompt_sent=call.input["prompt"],
+            seed=call.seed,
+            cost_usd=round(self.cost_per_image.get(model, 0.0) * len(runs), 6),
+            prediction_ids=tuple(r["prediction_id"] for r in runs),
+            extra=extra,
+        )
+
+
+def _retryable(status: int | None) -> bool:
+    return status is None or status == 429 or status >= 500
+
+
+async def _gather_or_cancel(coros: list[Any]) -> list[Any]:
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

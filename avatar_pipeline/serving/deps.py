@@ -1,0 +1,111 @@
+"""Dependencies, as ``Annotated`` aliases so handlers read as plain signatures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from avatar_pipeline.catalog.db import session_scope
+from avatar_pipeline.catalog.models import User
+from avatar_pipeline.imaging.service import ImageService
+from avatar_pipeline.serving.config import LazyServices, Services
+from avatar_pipeline.serving.security import InvalidTokenError, decode_token
+from avatar_pipeline.serving.uploads import UploadLimits
+from avatar_pipeline.settings import Settings
+from avatar_pipeline.storage.base import ObjectStore
+
+bearer_scheme = HTTPBearer(auto_error=False, description="A token from `avatar-pipeline token`.")
+
+
+def get_services(request: Request) -> Services:
+    lazy: LazyServices = request.app.state.services
+    return lazy.get()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings_dep(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_object_store(services: ServicesDep) -> ObjectStore:
+    return services.object_store
+
+
+def get_image_service(services: ServicesDep) -> ImageService:
+    return services.image_service
+
+
+def get_upload_limits(services: ServicesDep) -> UploadLimits:
+    return services.upload_limits
+
+
+def get_clock() -> Callable[[], float]:
+    """Unix time now; tests override it to check expiry without sleeping."""
+    return time.time
+
+
+def get_db(services: ServicesDep) -> Iterator[Session]:
+    """One transaction per request: committed when the handler returns, rolled back when it
+    raises (so a rejected request changes nothing)."""
+    with session_scope(services.session_factory) as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ObjectStoreDep = Annotated[ObjectStore, Depends(get_object_store)]
+ImageServiceDep = Annotated[ImageService, Depends(get_image_service)]
+UploadLimitsDep = Annotated[UploadLimits, Depends(get_upload_limits)]
+ClockDep = Annotated[Callable[[], float], Depends(get_clock)]
+# scope="function": commit (or roll back) before the response is sent, so a failed commit is
+# an error response and never a success the database does not hold.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=detail,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def get_current_user(services: ServicesDep, credentials: CredentialsDep) -> User:
+    """The caller, looked up in ``users`` (its role there is authoritative), in a short
+    transaction of its own so no database transaction stays open during image generation."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
+    try:
+        claims = decode_token(services.settings, credentials.credentials)
+    except InvalidTokenError as exc:
+        raise _unauthorized(str(exc)) from None
+    with session_scope(services.session_factory) as session:
+        user = session.get(User, claims.user_id)
+    if user is None:
+        raise _unauthorized(
+            f"the bearer token's user {claims.user_id} no longer exists; request a new token"
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_current_admin(user: CurrentUser) -> User:
+    if user.role != "admin":
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"user {user.email} has role {user.role!r}; avatar kit administration needs "
+            "the 'admin' role",
+        )
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_current_admin)]

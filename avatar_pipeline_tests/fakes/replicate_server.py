@@ -1,0 +1,533 @@
+"""A fake Replicate HTTP API on 127.0.0.1 that the real ``replicate`` client talks to.
+
+It implements what the ReplicateProvider uses: creating predictions through a model
+(``POST /v1/models/{owner}/{name}/predictions``) or a version (``POST /v1/predictions``), reading
+(``GET /v1/predictions/{id}``) and canceling them, ``Prefer: wait[=n]`` (the create response is
+held until the prediction finishes or n seconds pass), model lookups with ``latest_version`` and
+``/versions``, and outputs served as real images at ``/files/{id}.{ext}`` (no auth, like
+Replicate's delivery host). Every request is recorded (auth header removed) for assertions.
+
+Outputs are drawn with Pillow, deterministically from the seed, at the requested aspect ratio:
+about one megapixel in multiples of 16, or Kontext's resolution buckets for a Kontext model.
+
+Faults are injected per create request, from a deterministic schedule (``schedule()``) or at a
+seeded random rate (``random_faults()``); ``schedule(..., on="get")`` targets polls instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import random
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+DEFAULT_TOKEN = "r8_fake-test-token"
+DEFAULT_MODELS = (
+    "black-forest-labs/flux-kontext-pro",
+    "black-forest-labs/flux-2-pro",
+    "black-forest-labs/flux-1.1-pro",
+    "google/imagen-4",
+)
+# FLUX.1 Kontext's ~1 MP resolution buckets (width, height).
+KONTEXT_BUCKETS = (
+    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248), (880, 1184),
+    (944, 1104), (1024, 1024), (1104, 944), (1184, 880), (1248, 832), (1328, 800), (1392, 752),
+    (1456, 720), (1504, 688), (1568, 672),
+)  # fmt: skip
+
+# Fault kinds. Request-level: the HTTP answer to the create (or poll). Prediction-level: the
+# prediction is created and then misbehaves.
+RATE_LIMIT = "rate_limit"  # 429 with Retry-After
+SERVER_ERROR = "server_error"  # 500
+UNAVAILABLE = "unavailable"  # 503
+SLOW = "slow"  # wait delay_s, then answer normally
+FAILED = "failed"  # status failed, error = message
+SAFETY = "safety"  # status failed, error = Replicate's E005 sensitive-content message
+CORRUPT_OUTPUT = "corrupt_output"  # output bytes that are not an image
+WRONG_SIZE = "wrong_size"  # output image with twice the requested aspect ratio
+NEVER_FINISHES = "never_finishes"  # stays "processing" until canceled
+REQUEST_FAULTS = (RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW)
+ALL_FAULTS = (
+    RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW, FAILED, SAFETY, CORRUPT_OUTPUT, WRONG_SIZE,
+    NEVER_FINISHES,
+)  # fmt: skip
+SAFETY_MESSAGE = "E005: The input or output was flagged as sensitive. Please try again."
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault. ``message`` may contain ``{authorization}``: the caller's header."""
+
+    kind: str
+    retry_after: str = "1"
+    delay_s: float = 1.0
+    message: str = "CUDA out of memory"
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    kind: str  # create | get | cancel | model | versions | download | other
+    headers: dict[str, str]
+    body: Any
+    authorized: bool
+    had_authorization: bool
+    prediction_id: str | None = None
+    status: int = 0
+    fault: str | None = None
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def prompt(self) -> str:
+        if isinstance(self.body, dict):
+            return str((self.body.get("input") or {}).get("prompt", ""))
+        return ""
+
+
+@dataclass
+class FakePrediction:
+    id: str
+    model: str
+    version: str
+    input: dict[str, Any]
+    created_at: float
+    ready_at: float
+    fault: Fault | None
+    output: bytes
+    output_ext: str
+    canceled: bool = False
+
+    def status(self, now: float) -> str:
+        if self.canceled:
+            return "canceled"
+        kind = self.fault.kind if self.fault else None
+        if kind == NEVER_FINISHES or now < self.ready_at:
+            return "processing"
+        return "failed" if kind in (FAILED, SAFETY) else "succeeded"
+
+
+class FakeReplicateServer:
+    """Start with ``start()`` or as a context manager; ``base_url`` is what the client gets."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        processing_s: float = 0.05,
+        models: tuple[str, ...] = DEFAULT_MODELS,
+    ) -> None:
+        self.token = token
+        self.processing_s = processing_s
+        self.output_format_override: str | None = None  # e.g. "webp": ignore output_format
+        self.requests: list[RecordedRequest] = []
+        self.predictions: dict[str, FakePrediction] = {}
+        self.latest_versions: dict[str, str] = {}
+        self.versions: dict[str, str] = {}  # version id -> model
+        for model in models:
+            self.set_latest_version(model, _version_id(model, 1))
+        self._lock = threading.Lock()
+        self._scheduled: dict[str, deque[Fault | None]] = {"create": deque(), "get": deque()}
+        self._random: tuple[float, random.Random, tuple[Fault, ...]] | None = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeReplicateServer:
+        server = self
+
+        class Handler(_Handler):
+            fake = server
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        httpd.daemon_threads = True
+        httpd.request_queue_size = 512
+        httpd.allow_reuse_address = True
+        httpd.server_bind()
+        httpd.server_activate()
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-replicate"
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeReplicateServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def root_url(self) -> str:
+        assert self._httpd is not None, "start() the server first"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
+
+    # -- configuration -----------------------------------------------------------------------
+
+    def set_latest_version(self, model: str, version: str) -> None:
+        """Make ``version`` the model's newest (simulates an upgrade); old versions stay valid."""
+        self.latest_versions[model] = version
+        self.versions[version] = model
+
+    def schedule(self, *faults: Fault | str | None, on: str = "create") -> None:
+        """Faults for the next requests of kind ``on`` ('create' or 'get'), in order."""
+        with self._lock:
+            self._scheduled[on].extend(Fault(f) if isinstance(f, str) else f for f in faults)
+
+    def random_faults(self, rate: float, seed: int, faults: tuple[Fault | str, ...]) -> None:
+        """Each create fails with probability ``rate``, with a fault drawn from ``faults``."""
+        chosen = tuple(Fault(f) if isinstance(f, str) else f for f in faults)
+        self._random = (rate, random.Random(seed), chosen)
+
+    def _next_fault(self, on: str) -> Fault | None:
+        with self._lock:
+            if self._scheduled[on]:
+                return self._scheduled[on].popleft()
+            if on == "create" and self._random is not None:
+                rate, rng, faults = self._random
+                if rng.random() < rate:
+                    return rng.choice(faults)
+        return None
+
+    # -- what tests read ---------------------------------------------------------------------
+
+    def recorded(self, kind: str | None = None) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if kind is None or r.kind == kind]
+
+    def creates(self) -> list[RecordedRequest]:
+        return self.recorded("create")
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    # -- behaviour ---------------------------------------------------------------------------
+
+    def _create(self, model: str, version: str, body: dict[str, Any], fault: Fault | None) -> str:
+        model_input = body.get("input") or {}
+        now = time.monotonic()
+        ready_at = now + self.processing_s  # the drawing below happens inside this window
+        output, ext = _render(model, model_input, fault, self.output_format_override)
+        prediction = FakePrediction(
+            id=uuid.uuid4().hex[:20],
+            model=model,
+            version=version,
+            input=model_input,
+            created_at=now,
+            ready_at=ready_at,
+            fault=fault,
+            output=output,
+            output_ext=ext,
+        )
+        with self._lock:
+            self.predictions[prediction.id] = prediction
+        return prediction.id
+
+    def prediction_json(self, prediction_id: str, authorization: str) -> dict[str, Any]:
+        p = self.predictions[prediction_id]
+        status = p.status(time.monotonic())
+        error = None
+        if status == "failed":
+            assert p.fault is not None
+            text = SAFETY_MESSAGE if p.fault.kind == SAFETY else p.fault.message
+            error = text.replace("{authorization}", authorization)
+        output = f"{self.root_url}/files/{p.id}.{p.output_ext}" if status == "succeeded" else None
+        return {
+            "id": p.id,
+            "model": p.model,
+            "version": p.version,
+            "input": p.input,
+            "status": status,
+            "output": output,
+            "error": error,
+            "logs": "",
+            "metrics": {"predict_time": self.processing_s} if status == "succeeded" else {},
+            "created_at": "2025-01-01T00:00:00.000Z",
+            "started_at": "2025-01-01T00:00:00.100Z",
+            "completed_at": "2025-01-01T00:00:01.000Z" if status in ("succeeded", "failed") else None,
+            "urls": {
+                "get": f"{self.base_url}/predictions/{p.id}",
+                "cancel": f"{self.base_url}/predictions/{p.id}/cancel",
+            },
+        }
+
+    def hold_until_done(self, prediction_id: str, wait_s: float) -> None:
+        p = self.predictions[prediction_id]
+        deadline = time.monotonic() + wait_s
+        while (now := time.monotonic()) < deadline and p.status(now) == "processing":
+            # Status changes at ready_at (or on cancel): sleep until then, re-checking a
+            # never-finishing one now and then.
+            until = min(deadline, p.ready_at if p.ready_at > now else now + 0.05)
+            time.sleep(max(0.001, until - now))
+
+    def model_json(self, model: str) -> dict[str, Any]:
+        owner, name = model.split("/", 1)
+        return {
+            "url": f"https://replicate.com/{model}",
+            "owner": owner,
+            "name": name,
+            "description": "fake",
+            "visibility": "public",
+            "github_url": None,
+            "paper_url": None,
+            "license_url": None,
+            "run_count": 0,
+            "cover_image_url": None,
+            "default_example": None,
+            "latest_version": _version_json(self.latest_versions[model]),
+        }
+
+
+def _version_id(model: str, n: int) -> str:
+    return f"{re.sub(r'[^a-z0-9]', '', model.split('/')[-1])}{n:04d}" + "0" * 40
+
+
+def _version_json(version: str) -> dict[str, Any]:
+    return {
+        "id": version,
+        "created_at": "2025-01-01T00:00:00Z",
+        "cog_version": "0.9.0",
+        "openapi_schema": {},
+    }
+
+
+def output_size(model: str, model_input: dict[str, Any]) -> tuple[int, int]:
+    """The pixel size a model of this family would return for ``model_input``."""
+    label = model_input.get("aspect_ratio", "1:1")
+    if label == "custom":
+        return int(model_input["width"]), int(model_input["height"])
+    if label == "match_input_image":
+        label = "1:1"
+    a, b = (int(x) for x in label.split(":"))
+    if "kontext" in model:
+        target = math.log(a / b)
+        return min(KONTEXT_BUCKETS, key=lambda wh: abs(math.log(wh[0] / wh[1]) - target))
+    height = math.sqrt(1024 * 1024 * b / a)
+    return round(height * a / b / 16) * 16, round(height / 16) * 16
+
+
+def _render(
+    model: str, model_input: dict[str, Any], fault: Fault | None, fmt_override: str | None
+) -> tuple[bytes, str]:
+    kind = fault.kind if fault else None
+    fmt = (fmt_override or str(model_input.get("output_format", "webp"))).lower()
+    ext = {"jpeg": "jpg"}.get(fmt, fmt)
+    if kind == CORRUPT_OUTPUT:
+        return b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 64, ext
+    width, height = output_size(model, model_input)
+    if kind == WRONG_SIZE:
+        width *= 2
+    seed = model_input.get("seed")
+    rng = random.Random(seed if seed is not None else str(model_input.get("prompt")))
+    # A palette image: a real PNG of the right size that is cheap to encode and decode, so
+    # that many concurrent predictions do not make the fake itself the bottleneck.
+    image = Image.new("P", (width, height), 0)
+    image.putpalette([rng.randrange(256) for _ in range(4 * 3)])
+    draw = ImageDraw.Draw(image)
+    for colour in (1, 2, 3):
+        x, y = rng.randrange(width), rng.randrange(height)
+        r = rng.randrange(min(width, height) // 8, min(width, height) // 3)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    buffer = io.BytesIO()
+    if ext == "png":
+        image.save(buffer, format="PNG", compress_level=1)
+    else:
+        image.convert("RGB").save(buffer, format={"jpg": "JPEG", "webp": "WEBP"}.get(ext, "PNG"))
+    return buffer.getvalue(), ext
+
+
+_MODEL_PREDICTIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/predictions$")
+_MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)$")
+_VERSIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/versions$")
+_PREDICTION = re.compile(r"^/v1/predictions/([^/]+)$")
+_CANCEL = re.compile(r"^/v1/predictions/([^/]+)/cancel$")
+_FILE = re.compile(r"^/files/([^/.]+)\.\w+$")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeReplicateServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        authorization = self.headers.get("Authorization", "")
+        path = self.path.split("?", 1)[0]
+        record = RecordedRequest(
+            method=method,
+            path=path,
+            kind="other",
+            headers={k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"},
+            body=body,
+            authorized=authorization == f"Bearer {self.fake.token}",
+            had_authorization=bool(authorization),
+        )
+        self.fake._record(record)
+        try:
+            self._route(method, path, body, authorization, record)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _route(
+        self, method: str, path: str, body: Any, authorization: str, record: RecordedRequest
+    ) -> None:
+        fake = self.fake
+        if method == "GET" and (m := _FILE.match(path)):
+            record.kind = "download"
+            prediction = fake.predictions.get(m.group(1))
+            if prediction is None:
+                return self._send(record, 404, {"detail": "not found"})
+            mime = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+            return self._send_bytes(record, prediction.output, mime[prediction.output_ext])
+        if not record.authorized:
+            return self._send(
+                record,
+                401,
+                {"title": "Unauthenticated", "detail": "You did not pass a valid token"},
+            )
+        if method == "POST" and ((m := _MODEL_PREDICTIONS.match(path)) or path == "/v1/predictions"):
+            record.kind = "create"
+            if m:
+                model = f"{m.group(1)}/{m.group(2)}"
+                if model not in fake.latest_versions:
+                    return self._send(record, 404, {"detail": f"model {model} not found"})
+                version = fake.latest_versions[model]
+            else:
+                version = str((body or {}).get("version", ""))
+                if version not in fake.versions:
+                    return self._send(record, 422, {"detail": f"invalid version {version!r}"})
+                model = fake.versions[version]
+            fault = fake._next_fault("create")
+            record.fault = fault.kind if fault else None
+            if self._request_fault(record, fault, authorization):
+                return None
+            prediction_id = fake._create(model, version, body or {}, fault)
+            record.prediction_id = prediction_id
+            wait = _prefer_wait(self.headers.get("Prefer"))
+            if wait:
+                fake.hold_until_done(prediction_id, wait)
+            return self._send(record, 201, fake.prediction_json(prediction_id, authorization))
+        if method == "GET" and (m := _PREDICTION.match(path)):
+            record.kind, record.prediction_id = "get", m.group(1)
+            if m.group(1) not in fake.predictions:
+                return self._send(record, 404, {"detail": "prediction not found"})
+            fault = fake._next_fault("get")
+            record.fault = fault.kind if fault else None
+            if self._request_fault(record, fault, authorization):
+                return None
+            return self._send(record, 200, fake.prediction_json(m.group(1), authorization))
+        if method == "POST" and (m := _CANCEL.match(path)):
+            record.kind, record.prediction_id = "cancel", m.group(1)
+            prediction = fake.predictions.get(m.group(1))
+            if prediction is None:
+                return self._send(record, 404, {"detail": "prediction not found"})
+            if prediction.status(time.monotonic()) == "processing":
+                prediction.canceled = True
+            return self._send(record, 200, fake.prediction_json(m.group(1), authorization))
+        if method == "GET" and (m := _VERSIONS.match(path)):
+            record.kind = "versions"
+            model = f"{m.group(1)}/{m.group(2)}"
+            found = [v for v, owner in fake.versions.items() if owner == model]
+            results = [_version_json(v) for v in reversed(found)]
+            return self._send(record, 200, {"next": None, "previous": None, "results": results})
+        if method == "GET" and (m := _MODEL.match(path)):
+            record.kind = "model"
+            model = f"{m.group(1)}/{m.group(2)}"
+            if model not in fake.latest_versions:
+                return self._send(record, 404, {"detail": f"model {model} not found"})
+            return self._send(record, 200, fake.model_json(model))
+        return self._send(record, 404, {"detail": f"no route for {method} {path}"})
+
+    def _request_fault(self, record: RecordedRequest, fault: Fault | None, auth: str) -> bool:
+        if fault is None:
+            return False
+        detail = {"detail": fault.message.replace("{authorization}", auth)}
+        if fault.kind == RATE_LIMIT:
+            self._send(record, 429, {"title": "Too Many Requests", "detail": "slow down"},
+                       {"Retry-After": fault.retry_after})  # fmt: skip
+            return True
+        if fault.kind == SERVER_ERROR:
+            self._send(record, 500, {"title": "Internal Server Error", **detail})
+            return True
+        if fault.kind == UNAVAILABLE:
+            self._send(record, 503, {"title": "Service Unavailable", **detail})
+            return True
+        if fault.kind == SLOW:
+            time.sleep(fault.delay_s)
+        return False
+
+    def _send(
+        self,
+        record: RecordedRequest,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        data = json.dumps(payload).encode()
+        record.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_bytes(self, record: RecordedRequest, data: bytes, mime: str) -> None:
+        record.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", mime)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _prefer_wait(header: str | None) -> float:
+    if not header or not header.strip().startswith("wait"):
+        return 0.0
+    _, _, value = header.partition("=")
+    return float(value) if value.strip() else 60.0
+
+
+def data_url_bytes(url: str) -> bytes:
+    """Decode a ``data:...;base64,`` URL a client sent (for assertions on inputs)."""
+    return base64.b64decode(url.split(",", 1)[1])

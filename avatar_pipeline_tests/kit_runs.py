@@ -1,0 +1,52 @@
+"""Materialise a kit the way the kit job does, for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from avatar_pipeline.assets.kit_images import kit_images
+from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+from avatar_pipeline.assets.provider_models import provider_models
+from avatar_pipeline.assets.reports import consistency_report
+
+KIT_ASSETS = [provider_models, kit_images, consistency_report]
+
+
+def materialize_kit(
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    kit_id: str,
+    *,
+    selection: list[dg.AssetKey] | None = None,
+    config: dict[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    if not instance.has_dynamic_partition(KITS_PARTITION_NAME, kit_id):
+        instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
+    return dg.materialize(
+        KIT_ASSETS,
+        instance=instance,
+        partition_key=kit_id,
+        resources=resources,
+        selection=selection,
+        run_config={"ops": {"kit_images": {"config": config or {}}}},
+        raise_on_error=False,
+    )
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], bool]:
+    """(asset key, check name) -> passed, for every check evaluated in the run."""
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            out[(data.asset_key.to_user_string(), data.check_name)] = data.passed
+    return out
+
+
+def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {
+        e.event_specific_data.materialization.asset_key.to_user_string()
+        for e in result.get_asset_materialization_events()
+    }

@@ -1,0 +1,198 @@
+"""A kit materialised end to end on the offline provider: images, rows, lineage, gate, report."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import dagster as dg
+from PIL import Image
+
+from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.generation.slots import ALL_SLOTS
+from avatar_pipeline_tests.kit_runs import check_evaluations, materialize_kit, materialized_keys
+from avatar_pipeline_tests.pipeline_fixtures import (
+    StrictConsistencyResource,
+    create_kit,
+    provider_calls,
+)
+
+
+def _assets(resources, kit_id):
+    with resources["catalog"].session() as session:
+        return [
+            (a.id, a.asset_type, a.expression, a.pose, a.storage_path, a.is_canonical,
+             a.derived_from_id, a.source_type, dict(a.generation_metadata or {}))
+            for a in repo.list_assets(session, uuid.UUID(kit_id))
+        ]
+
+
+def test_kit_materialises_end_to_end(pipeline, instance, tmp_path: Path):
+    kit_id = create_kit(pipeline)
+    result = materialize_kit(pipeline, instance, kit_id)
+    assert result.success
+
+    # every slot is a materialised asset, every check passed
+    expected_keys = {"/".join(s.asset_key_path) for s in ALL_SLOTS} | {"consistency_report"}
+    assert materialized_keys(result) == expected_keys
+    checks = check_evaluations(result)
+    assert checks and all(checks.values()), checks
+    assert len(checks) == 1 + 2 + 8 * 3 + 4 * 3
+
+    rows = _assets(pipeline, kit_id)
+    assert len(rows) == 14
+    by_slot = {}
+    for row in rows:
+        asset_id, asset_type, expression, pose, path, canonical, derived, source, meta = row
+        slot = meta["slot"]
+        by_slot[slot] = row
+        assert canonical, slot
+        assert source == "ai_generated"
+        # the spec's storage layout, and the object really is there and decodes
+        kind = {"anchor_portrait": "anchors/portrait", "anchor_fullbody": "anchors/fullbody"}.get(
+            asset_type,
+            f"expressions/{expression}" if asset_type == "expression" else f"poses/{pose}",
+        )
+        assert path == f"{kit_id}/{kind}_{asset_id}.png"
+        file = tmp_path / "objects" / "avatars" / path
+        with Image.open(file) as img:
+            assert img.size == (384, 384)
+        # provenance
+        for field in ("provider", "model", "model_version", "prompt", "seed", "latency_ms",
+                      "cost_usd", "fingerprint", "consistency"):
+            assert field in meta, (slot, field)
+        assert "api_token" not in json.dumps(meta)
+
+    portrait_id = by_slot["anchor_portrait"][0]
+    fullbody_id = by_slot["anchor_fullbody"][0]
+    assert by_slot["anchor_portrait"][6] is None
+    assert by_slot["anchor_fullbody"][6] == portrait_id
+    assert by_slot["expression:shy"][6] == portrait_id
+    assert by_slot["pose:sitting"][6] == fullbody_id
+    assert by_slot["pose:sitting"][8]["reference_asset_ids"] == [str(portrait_id), str(fullbody_id)]
+    assert set(by_slot["expression:happy"][8]["consistency"]["checks"]) >= {"identity", "not_a_copy"}
+
+    with pipeline["catalog"].session() as session:
+        kit = repo.get_kit(session, uuid.UUID(kit_id))
+        assert kit.primary_anchor_id == portrait_id
+        assert kit.secondary_anchor_id == fullbody_id
+        assert kit.status == "draft"  # approval is an explicit step
+
+    report = tmp_path / "reports" / kit_id / "report.html"
+    assert report.exists()
+    html = report.read_text()
+    assert html.count("data:image/") >= 14
+
+    # materialisation metadata a person reads in the UI
+    mats = {
+        e.event_specific_data.materialization.asset_key.to_user_string():
+        e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    happy = mats["expressions/happy"]
+    assert happy["preview"].value.startswith("![expression:happy](data:image/jpeg;base64,")
+    for key in ("storage_key", "prompt", "model", "model_version", "seed", "latency_ms",
+                "cost_usd", "asset_id"):
+        assert key in happy, key
+
+
+def test_rematerialising_unchanged_kit_calls_no_provider_and_adds_no_rows(pipeline, instance):
+    kit_id = create_kit(pipeline)
+    assert materialize_kit(pipeline, instance, kit_id).success
+    tag = pipeline["image_service"].tag
+    calls, rows = provider_calls(tag), _assets(pipeline, kit_id)
+    assert calls == 14
+
+    again = materialize_kit(pipeline, instance, kit_id)
+    assert again.success
+    assert provider_calls(tag) == calls
+    assert _assets(pipeline, kit_id) == rows
+
+
+def test_one_expression_regenerates_alone(pipeline, instance):
+    kit_id = create_kit(pipeline)
+    assert materialize_kit(pipeline, instance, kit_id).success
+    tag = pipeline["image_service"].tag
+    before = provider_calls(tag)
+    shy = dg.AssetKey(["expressions", "shy"])
+
+    result = materialize_kit(pipeline, instance, kit_id, selection=[shy], config={"reroll": 1})
+    assert result.success
+    assert materialized_keys(result) == {"expressions/shy"}
+    assert provider_calls(tag) == before + 1  # "shy" does not pay for "happy"
+
+    rows = _assets(pipeline, kit_id)
+    shy_rows = [r for r in rows if r[2] == "shy"]
+    assert len(shy_rows) == 2 and sum(r[5] for r in shy_rows) == 1  # one canonical per slot
+    assert len(rows) == 15
+
+
+def test_failing_gate_keeps_previous_canonical(pipeline, instance, tmp_path):
+    kit_id = create_kit(pipeline)
+    assert materialize_kit(pipeline, instance, kit_id).success
+    with pipeline["catalog"].session() as session:
+        canonical_before = {
+            slot: a.id for slot, a in repo.canonical_assets(session, uuid.UUID(kit_id)).items()
+        }
+
+    strict = dict(pipeline)
+    strict["consistency"] = StrictConsistencyResource(
+        embedder="perceptual",
+        embedding_cache_dir=str(tmp_path / "embeddings"),
+        reports_dir=str(tmp_path / "reports"),
+    )
+    happy = dg.AssetKey(["expressions", "happy"])
+    result = materialize_kit(strict, instance, kit_id, selection=[happy], config={"reroll": 7})
+    assert not result.success  # the blocking check stops the run
+    assert check_evaluations(result)[("expressions/happy", "identity")] is False
+
+    with pipeline["catalog"].session() as session:
+        canonical_after = {
+            slot: a.id for slot, a in repo.canonical_assets(session, uuid.UUID(kit_id)).items()
+        }
+        candidates = [
+            a for a in repo.list_assets(session, uuid.UUID(kit_id))
+            if a.expression == "happy" and not a.is_canonical
+        ]
+    assert canonical_after == canonical_before
+    assert len(candidates) == 1  # the rejected candidate is kept for review, not canonical
+    assert candidates[0].generation_metadata["consistency"]["passed"] is False
+
+
+def test_uploaded_portrait_is_never_overwritten(pipeline, instance, tmp_path):
+    import asyncio
+
+    from avatar_pipeline.imaging.providers.offline import OfflineProvider
+    from avatar_pipeline.imaging.types import GenerateRequest
+    from avatar_pipeline.storage.keys import anchor_path
+
+    kit_id = create_kit(pipeline)
+    store = pipeline["object_store"].get_store()
+    drawn = asyncio.run(
+        OfflineProvider().generate(
+            GenerateRequest("portrait, long red hair, green eyes, blue dress", width=384,
+                            height=384, seed=5)
+        )
+    )
+    upload_id = uuid.uuid4()
+    path = anchor_path(kit_id, "anchor_portrait", str(upload_id))
+    store.put("avatars", path, drawn.images[0])
+    with pipeline["catalog"].session() as session:
+        repo.register_asset(
+            session, kit_id=uuid.UUID(kit_id), asset_id=upload_id, asset_type="anchor_portrait",
+            storage_path=path, source_type="manual_upload", width=384, height=384,
+        )
+
+    tag = pipeline["image_service"].tag
+    result = materialize_kit(
+        pipeline, instance, kit_id,
+        selection=[dg.AssetKey(["anchor_portrait"]), dg.AssetKey(["anchor_fullbody"])],
+    )
+    assert result.success
+    assert provider_calls(tag) == 1  # the full body only; the portrait was not generated
+    with pipeline["catalog"].session() as session:
+        kit = repo.get_kit(session, uuid.UUID(kit_id))
+        assert kit.primary_anchor_id == upload_id
+        portraits = repo.list_assets(session, kit.id, asset_type="anchor_portrait")
+        assert [p.id for p in portraits] == [upload_id]

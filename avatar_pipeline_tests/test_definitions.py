@@ -1,0 +1,41 @@
+"""Level 1: the code location loads, with every asset, check, job, sensor and schedule."""
+
+import dagster as dg
+
+from avatar_pipeline.definitions import defs
+from avatar_pipeline.generation.slots import ALL_SLOTS
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"/".join(s.asset_key_path) for s in ALL_SLOTS} <= keys
+    assert {"consistency_report", "fleet_consistency", "provider/edit_model"} <= keys
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {
+        "kit_job", "kit_report_job", "approve_kit_job"
+    }
+    assert {s.name for s in defs.sensors} == {
+        "kit_sensor", "prompt_change_sensor", "report_after_failed_gate"
+    }
+    assert [s.name for s in defs.schedules] == ["model_upgrade_schedule"]
+
+
+def test_lineage_anchors_before_expressions_and_poses():
+    graph = defs.resolve_asset_graph()
+    portrait = dg.AssetKey(["anchor_portrait"])
+    fullbody = dg.AssetKey(["anchor_fullbody"])
+    assert portrait in graph.get(dg.AssetKey(["expressions", "shy"])).parent_keys
+    assert {portrait, fullbody} <= graph.get(dg.AssetKey(["poses", "sitting"])).parent_keys
+    assert dg.AssetKey(["provider", "generate_model"]) in graph.get(portrait).parent_keys
+
+
+def test_every_slot_has_blocking_checks():
+    checks = defs.resolve_asset_graph().asset_check_keys
+    shy = dg.AssetKey(["expressions", "shy"])
+    assert {c.name for c in checks if c.asset_key == shy} == {
+        "identity", "adherence", "not_a_copy"
+    }
+    spec = next(s for s in defs.resolve_asset_graph().get(shy).assets_def.check_specs
+                if s.asset_key == shy and s.name == "identity")
+    assert spec.blocking

@@ -1,0 +1,170 @@
+"""Sensors and the model-upgrade schedule, evaluated on a test instance."""
+
+from __future__ import annotations
+
+import uuid
+
+import dagster as dg
+
+from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.schedules import model_upgrade_schedule
+from avatar_pipeline.sensors import kit_sensor, prompt_change_sensor, report_after_failed_gate
+from avatar_pipeline_tests.kit_runs import materialize_kit
+from avatar_pipeline_tests.pipeline_fixtures import (
+    CountingOfflineImageServiceResource,
+    StrictConsistencyResource,
+    create_kit,
+)
+
+
+def _sensor_context(instance, pipeline, cursor=None):
+    return dg.build_sensor_context(
+        instance=instance, resources={"catalog": pipeline["catalog"]}, cursor=cursor
+    )
+
+
+def test_new_kit_adds_its_partition_and_requests_a_run_for_it_only(pipeline, instance):
+    kit_id = create_kit(pipeline)
+    result = kit_sensor(_sensor_context(instance, pipeline))
+    assert isinstance(result, dg.SensorResult)
+    assert [r.partition_key for r in result.run_requests] == [kit_id]
+    assert result.run_requests[0].tags["avatar/trigger"] == "new-kit"
+    (add,) = result.dynamic_partitions_requests
+    assert add.partitions_def_name == KITS_PARTITION_NAME and list(add.partition_keys) == [kit_id]
+
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
+    assert isinstance(kit_sensor(_sensor_context(instance, pipeline)), dg.SkipReason)
+
+
+def test_archived_kit_is_ignored(pipeline, instance):
+    kit_id = create_kit(pipeline)
+    with pipeline["catalog"].session() as session:
+        repo.archive_kit(session, uuid.UUID(kit_id))
+    assert isinstance(kit_sensor(_sensor_context(instance, pipeline)), dg.SkipReason)
+
+
+def test_generation_request_from_the_api_runs_the_requested_scope(pipeline, instance):
+    kit_id = create_kit(pipeline)
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
+    with pipeline["catalog"].session() as session:
+        request = repo.request_generation(session, kit_id=uuid.UUID(kit_id), scope="expressions")
+        request_id = request.id
+    result = kit_sensor(_sensor_context(instance, pipeline))
+    (run,) = result.run_requests
+    assert run.partition_key == kit_id
+    assert run.run_key == f"request:{request_id}"
+    selected = {k.to_user_string() for k in run.asset_selection}
+    assert selected == {f"expressions/{e}" for e in (
+        "neutral", "happy", "shy", "flustered", "sad", "angry", "surprised", "thinking"
+    )} | {"consistency_report"}
+    with pipeline["catalog"].session() as session:
+        assert repo.pending_generation_requests(session) == []
+
+
+def test_prompt_change_regenerates_that_kit_only(pipeline, instance):
+    changed = create_kit(pipeline, name="Yuki Default")
+    unchanged = create_kit(pipeline, name="Kenji Default", character="Kenji",
+                           appearance_prompt="young man, short silver hair, green eyes, hoodie")
+    for kit_id in (changed, unchanged):
+        assert materialize_kit(pipeline, instance, kit_id).success
+
+    assert isinstance(prompt_change_sensor(_sensor_context(instance, pipeline)), dg.SkipReason)
+
+    with pipeline["catalog"].session() as session:
+        repo.update_kit(session, uuid.UUID(changed),
+                        appearance_prompt="young woman, long blonde hair, blue eyes, red dress")
+    result = prompt_change_sensor(_sensor_context(instance, pipeline))
+    (run,) = result.run_requests
+    assert run.partition_key == changed
+    assert run.tags["avatar/trigger"] == "prompt-change"
+    assert len(run.asset_selection) == 15  # every slot and the report
+
+
+def test_changed_expression_definition_regenerates_that_expression_only(pipeline, instance):
+    kit_id = create_kit(pipeline)
+    assert materialize_kit(pipeline, instance, kit_id).success
+    # the canonical "shy" was made under an older definition of "shy"
+    with pipeline["catalog"].session() as session:
+        shy = repo.canonical_assets(session, uuid.UUID(kit_id))["expression:shy"]
+        meta = dict(shy.generation_metadata)
+        meta["slot_definition_hash"] = "older-definition"
+        repo.update_asset(session, shy.id, generation_metadata=meta)
+    result = prompt_change_sensor(_sensor_context(instance, pipeline))
+    (run,) = result.run_requests
+    assert {k.to_user_string() for k in run.asset_selection} == {
+        "expressions/shy", "consistency_report"
+    }
+    assert run.tags["avatar/trigger"] == "definition-change"
+
+
+def _schedule(instance, pipeline, image_service):
+    context = dg.build_schedule_context(
+        instance=instance,
+        resources={"catalog": pipeline["catalog"], "image_service": image_service},
+    )
+    return model_upgrade_schedule(context)
+
+
+def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, instance, tmp_path):
+    kit_id = create_kit(pipeline)
+    assert materialize_kit(pipeline, instance, kit_id).success
+
+    same = _schedule(instance, pipeline, pipeline["image_service"])
+    assert isinstance(same, dg.SkipReason)
+
+    upgraded = CountingOfflineImageServiceResource(
+        cache_dir=str(tmp_path / "image_cache"), image_size=384, model_version="offline-2",
+        tag=pipeline["image_service"].tag,
+    )
+    requests = _schedule(instance, pipeline, upgraded)
+    (run,) = requests
+    assert run.partition_key == kit_id and run.tags["avatar/trigger"] == "model-upgrade"
+    assert len(run.asset_selection) == 15  # the portrait model changed: the whole kit
+
+    with pipeline["catalog"].session() as session:
+        before = {s: a.id for s, a in repo.canonical_assets(session, uuid.UUID(kit_id)).items()}
+
+    # A gate nothing can pass: the old images stay canonical.
+    strict = {**pipeline, "image_service": upgraded, "consistency": StrictConsistencyResource(
+        embedder="perceptual", embedding_cache_dir=str(tmp_path / "embeddings"),
+        reports_dir=str(tmp_path / "reports"))}
+    failed = materialize_kit(strict, instance, kit_id, selection=list(run.asset_selection),
+                             config={"trigger": "model-upgrade"})
+    assert not failed.success
+    with pipeline["catalog"].session() as session:
+        canonical = repo.canonical_assets(session, uuid.UUID(kit_id))
+        assert {s: a.id for s, a in canonical.items() if s != "anchor_portrait"} == {
+            s: i for s, i in before.items() if s != "anchor_portrait"
+        }
+
+    # The normal gate: candidates at least as consistent as the old ones replace them.
+    upgraded_run = {**pipeline, "image_service": upgraded}
+    ok = materialize_kit(upgraded_run, instance, kit_id, selection=list(run.asset_selection),
+                         config={"trigger": "model-upgrade"})
+    assert ok.success
+    with pipeline["catalog"].session() as session:
+        canonical = repo.canonical_assets(session, uuid.UUID(kit_id))
+        versions = {a.generation_metadata["model_version"] for a in canonical.values()}
+        assert versions == {"offline-2"}
+        assert all(a.generation_metadata["trigger"] == "model-upgrade" for a in canonical.values())
+    assert isinstance(_schedule(instance, pipeline, upgraded), dg.SkipReason)
+
+
+def test_failed_gate_run_still_gets_its_report(pipeline, instance, tmp_path):
+    kit_id = create_kit(pipeline)
+    strict = {**pipeline, "consistency": StrictConsistencyResource(
+        embedder="perceptual", embedding_cache_dir=str(tmp_path / "embeddings"),
+        reports_dir=str(tmp_path / "reports"))}
+    result = materialize_kit(strict, instance, kit_id)
+    assert not result.success
+    failure = result.get_run_failure_event()
+    context = dg.build_run_status_sensor_context(
+        sensor_name="report_after_failed_gate",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+    ).for_run_failure()
+    request = report_after_failed_gate(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == kit_id

@@ -1,0 +1,89 @@
+"""Benchmark: one full kit (2 anchors, 8 expressions, 4 poses) through the Dagster asset,
+against the offline provider with a simulated latency per image (default 2 s).
+
+Reports the wall time as a ratio to the kit's critical path (portrait -> full body -> poses =
+3 x latency) and to the sequential sum (14 x latency), plus a floor measured in the same run:
+the same dependency graph as bare ``asyncio.sleep`` calls (no rendering, scoring, storage or
+Dagster). Target: <= 1.5x the critical path.
+
+    .venv/bin/python bench/bench_kit.py [--latency 2.0] [--size 512] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+
+async def _floor(latency: float) -> None:
+    async def call() -> None:
+        await asyncio.sleep(latency)
+
+    await call()  # portrait
+    fullbody = asyncio.create_task(call())
+    expressions = [asyncio.create_task(call()) for _ in range(8)]
+
+    async def pose() -> None:
+        await fullbody
+        await call()
+
+    await asyncio.gather(fullbody, *expressions, *(pose() for _ in range(4)))
+
+
+def _pipeline_once(latency: float, size: int) -> float:
+    from avatar_pipeline_tests.kit_runs import materialize_kit
+    from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources
+    from avatar_pipeline.resources import OfflineImageServiceResource
+
+    with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
+        root = Path(tmp)
+        resources = make_resources(
+            root,
+            image_service=OfflineImageServiceResource(
+                cache_dir=str(root / "image_cache"), image_size=size, latency_seconds=latency
+            ),
+        )
+        kit_id = create_kit(resources)
+        resources["catalog"].session_factory()  # migrate before timing
+        resources["consistency"].get_embedder()
+        start = time.perf_counter()
+        result = materialize_kit(resources, instance, kit_id)
+        elapsed = time.perf_counter() - start
+        assert result.success, "kit run failed"
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    floors, runs = [], []
+    for _ in range(args.repeats):  # interleaved, so machine noise hits both alike
+        start = time.perf_counter()
+        asyncio.run(_floor(args.latency))
+        floors.append(time.perf_counter() - start)
+        runs.append(_pipeline_once(args.latency, args.size))
+
+    critical, sequential = 3 * args.latency, 14 * args.latency
+    wall, floor = statistics.median(runs), statistics.median(floors)
+    print(f"one kit, 14 images, {args.latency:.1f} s per image, {args.size}px, "
+          f"median of {args.repeats}")
+    print(f"| measure | seconds | x critical path ({critical:.1f} s) | x sequential ({sequential:.1f} s) |")
+    print("|---|---|---|---|")
+    print(f"| bare asyncio graph (floor) | {floor:.2f} | {floor / critical:.2f} | {floor / sequential:.2f} |")
+    print(f"| Dagster kit run | {wall:.2f} | {wall / critical:.2f} | {wall / sequential:.2f} |")
+    print(f"kit run / floor = {wall / floor:.2f}x; target <= 1.5x critical path: "
+          f"{'met' if wall <= 1.5 * critical else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
