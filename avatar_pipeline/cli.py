@@ -134,6 +134,15 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings, dagster_home=home, approve=not args.no_approve)
 
 
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from avatar_pipeline.catalog.migrate import upgrade_database
+    from avatar_pipeline.serving.security import issue_token
+
+    upgrade_database(settings.catalog_url)
+    print(issue_token(settings, args.email))
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -166,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="materialise the demo kits end to end (embedded defaults)")
     demo.add_argument("--no-approve", action="store_true")
 
+    token = sub.add_parser("token", help="issue an API bearer token for an existing user")
+    token.add_argument("email")
+
     serve = sub.add_parser("serve", help="run the scene-serving API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -179,6 +191,7 @@ COMMANDS = {
     "kits": cmd_kits,
     "report": cmd_report,
     "demo": cmd_demo,
+    "token": cmd_token,
     "serve": cmd_serve,
 }
 

@@ -22,9 +22,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for avatar_pipeline_tests
 
-from avatar_pipeline.imaging.providers.replicate import ReplicateProvider  # noqa: E402
-from avatar_pipeline.imaging.service import ImageService  # noqa: E402
-from avatar_pipeline_tests.fakes.replicate_server import FakeReplicateServer  # noqa: E402
+from avatar_pipeline.imaging.providers.replicate import ReplicateProvider
+from avatar_pipeline.imaging.service import ImageService
+from avatar_pipeline_tests.fakes.replicate_server import FakeReplicateServer
 
 
 def _reference() -> bytes:

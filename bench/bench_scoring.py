@@ -155,7 +155,7 @@ def main() -> int:
         embedder = OpenClipEmbedder(MODEL, str(checkpoint), device=args.device)
 
         def ours() -> None:
-            scores_module._PHASHES.clear()  # no pHash memo carried between repetitions
+            scores_module._FINGERPRINTS.clear()  # no fingerprint memo carried between repetitions
             with tempfile.TemporaryDirectory() as cache_dir:
                 cached = CachedEmbedder(embedder, EmbeddingCache(cache_dir))
                 score_slots(cached, anchor=anchor, candidates=candidates)
@@ -176,7 +176,7 @@ def main() -> int:
             rescore = _timed(lambda: score_slots(cached, anchor=anchor, candidates=candidates))
             after = cached.counters.image_forward_calls
             reopened = CachedEmbedder(embedder, EmbeddingCache(cache_dir))
-            scores_module._PHASHES.clear()
+            scores_module._FINGERPRINTS.clear()
             rescore_new = _timed(
                 lambda: score_slots(reopened, anchor=anchor, candidates=candidates)
             )

@@ -309,7 +309,9 @@ def render_contact_sheet(report: KitReport, columns: int = 5) -> bytes:
             else "identity -"
         )
         draw.text((x, y + cell_w + 22), score, fill=(60, 60, 60), font=_font(13))
-        draw.text((x, y + cell_w + 40), asset.verdict.upper(), fill=colour, font=_font(14))
+        failed = [name.replace("_", " ") for name, ok in asset.checks.items() if not ok]
+        verdict = asset.verdict.upper() + (f": {', '.join(failed)}" if failed else "")
+        draw.text((x, y + cell_w + 40), verdict, fill=colour, font=_font(14))
     out = io.BytesIO()
     sheet.save(out, format="PNG", optimize=True)
     return out.getvalue()

@@ -5,8 +5,10 @@
 - adherence: zero-shot classification with the text tower — softmax over ``100 x cosine`` of
   the image against ``template.format(label)`` for each label of the slot's label set; passes
   when the intended label ranks first (trivially, with a note, when there is no text tower);
-- not-a-copy: 64-bit pHash hamming distance to the image the candidate was derived from must
-  exceed the copy threshold (an edit that returns its reference unchanged is not a new pose).
+- not-a-copy: the candidate is a copy of the image it was derived from when their 64-bit pHash
+  hamming distance is within the copy threshold AND no region changed more than a few grey
+  levels (an edit that returns its reference unchanged, re-encoded or resized, is not a new
+  expression; one that changed only the face keeps the pHash but not the face's pixels).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from avatar_pipeline.consistency.embedders.images import (
     decode_once,
     decode_rgb,
+    grey_cells,
     image_sha256,
     phash,
 )
@@ -48,6 +51,7 @@ __all__ = [
     "best_candidates",
     "identity_scores",
     "is_copy",
+    "local_difference",
     "perceptual_copy_distance",
     "score_anchor",
     "score_slots",
@@ -67,32 +71,52 @@ class CandidateInput:
     template: str = EXPRESSION_TEMPLATE  # POSE_TEMPLATE for poses
 
 
-_PHASHES: OrderedDict[str, imagehash.ImageHash] = OrderedDict()
-_PHASH_LOCK = Lock()
-_PHASH_MEMO = 512
+@dataclass(frozen=True)
+class _Fingerprint:
+    phash: imagehash.ImageHash
+    cells: np.ndarray  # grey_cells()
 
 
-def _phash(data: bytes) -> imagehash.ImageHash:
+_FINGERPRINTS: OrderedDict[str, _Fingerprint] = OrderedDict()
+_FINGERPRINT_LOCK = Lock()
+_FINGERPRINT_MEMO = 512
+
+
+def _fingerprint(data: bytes) -> _Fingerprint:
     sha = image_sha256(data)
-    with _PHASH_LOCK:
-        if sha in _PHASHES:
-            _PHASHES.move_to_end(sha)
-            return _PHASHES[sha]
-    value = phash(decode_rgb(data))
-    with _PHASH_LOCK:
-        _PHASHES[sha] = value
-        if len(_PHASHES) > _PHASH_MEMO:
-            _PHASHES.popitem(last=False)
+    with _FINGERPRINT_LOCK:
+        if sha in _FINGERPRINTS:
+            _FINGERPRINTS.move_to_end(sha)
+            return _FINGERPRINTS[sha]
+    image = decode_rgb(data)
+    value = _Fingerprint(phash(image), grey_cells(image))
+    with _FINGERPRINT_LOCK:
+        _FINGERPRINTS[sha] = value
+        if len(_FINGERPRINTS) > _FINGERPRINT_MEMO:
+            _FINGERPRINTS.popitem(last=False)
     return value
 
 
 def perceptual_copy_distance(a: bytes, b: bytes) -> int:
     """Hamming distance between the 64-bit pHashes of two images (0 = same picture)."""
-    return int(_phash(a) - _phash(b))
+    return int(_fingerprint(a).phash - _fingerprint(b).phash)
 
 
-def is_copy(distance: int, threshold: int) -> bool:
-    return distance <= threshold
+def local_difference(a: bytes, b: bytes) -> float:
+    """How much the most-changed region differs: the largest mean grey-level difference (0-255)
+    over a 16x16 grid. Re-encoded or resized copies stay under ~3; a changed face is 15+."""
+    return float(np.abs(_fingerprint(a).cells - _fingerprint(b).cells).max())
+
+
+def is_copy(
+    distance: int,
+    threshold: int,
+    local: float | None = None,
+    local_threshold: float = Thresholds.copy_max_local_difference,
+) -> bool:
+    """A copy: pHash within ``threshold`` and (when given) no region changed past
+    ``local_threshold``."""
+    return distance <= threshold and (local is None or local <= local_threshold)
 
 
 def _cosines(anchor: np.ndarray, rows: np.ndarray) -> list[float]:
@@ -260,10 +284,22 @@ def _score_slots(
             notes["adherence"] = f"not scored: {embedder.info.kind} embedder has no text tower"
         reference = candidate.reference if candidate.reference is not None else anchor
         distance = perceptual_copy_distance(candidate.image, reference)
-        copied = is_copy(distance, thresholds.copy_max_hamming)
+        local = local_difference(candidate.image, reference)
+        copied = is_copy(
+            distance, thresholds.copy_max_hamming, local, thresholds.copy_max_local_difference
+        )
         checks["not_a_copy"] = not copied
+        copy_notes = []
         if candidate.reference is None:
-            notes["not_a_copy"] = "compared with the primary anchor (no reference given)"
+            copy_notes.append("compared with the primary anchor (no reference given)")
+        if distance <= thresholds.copy_max_hamming:
+            copy_notes.append(
+                f"largest local change {local:.1f}/255 "
+                f"({'a copy' if copied else 'an edit'}: limit "
+                f"{thresholds.copy_max_local_difference:g})"
+            )
+        if copy_notes:
+            notes["not_a_copy"] = "; ".join(copy_notes)
         results.append(
             SlotScore(
                 identity=identity,

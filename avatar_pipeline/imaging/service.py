@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from avatar_pipeline.imaging.cache import ImageCache, request_fingerprint
 from avatar_pipeline.imaging.limits import shared_limits
-from avatar_pipeline.imaging.providers.base import ImageProvider
+from avatar_pipeline.imaging.providers.base import UNKNOWN_VERSION, ImageProvider
 from avatar_pipeline.imaging.types import (
     EditRequest,
     GenerateRequest,
     ImageResponse,
+    ImageServiceError,
     InvalidProviderOutputError,
     ProviderResult,
 )
@@ -46,6 +48,10 @@ class ImageService:
         self.provider = provider
         self.cache = cache
         self.limits = shared_limits(provider.name, max_concurrency, predictions_per_minute)
+        self._version_lookups: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Task[dict[str, str]]
+        ] = weakref.WeakKeyDictionary()
+        self._versions_looked_up = False
 
     def __repr__(self) -> str:
         return (
@@ -156,8 +162,10 @@ class ImageService:
             )
 
         # The version must be known BEFORE the call: an upgraded model is a different request.
-        model, model_version = self.provider.model_for(operation, len(reference_hashes))
         cacheable = self.cache is not None and seed is not None
+        model, model_version = await self._model_for(
+            operation, len(reference_hashes), look_up=cacheable
+        )
         if cacheable:
             hit = await self._cached(fingerprint(model, model_version), started)
             if hit is not None:
@@ -215,6 +223,33 @@ class ImageService:
             response.fingerprint[:12],
         )
         return response
+
+    async def _model_for(
+        self, operation: str, reference_count: int, *, look_up: bool
+    ) -> tuple[str, str]:
+        """The model and version a call would use; looks the versions up once if unknown.
+
+        A provider answers ``UNKNOWN_VERSION`` for a model it runs at "whatever is newest" before
+        it has seen a version (a fresh process). Asking the provider once then lets a cacheable
+        request find what an earlier process paid for.
+        """
+        model, version = self.provider.model_for(operation, reference_count)
+        if version != UNKNOWN_VERSION or not look_up or self._versions_looked_up:
+            return model, version
+        loop = asyncio.get_running_loop()
+        lookup = self._version_lookups.get(loop)  # concurrent first calls share one lookup
+        if lookup is None:
+            lookup = loop.create_task(self.provider.latest_model_versions())
+            self._version_lookups[loop] = lookup
+        try:
+            await asyncio.shield(lookup)
+            self._versions_looked_up = True
+        except ImageServiceError as exc:  # the call itself may still work: go on uncached
+            logger.warning("could not look up model versions (%s); %s runs uncached", exc, model)
+        finally:
+            if self._version_lookups.get(loop) is lookup:
+                del self._version_lookups[loop]  # a task keeps its loop alive: drop it
+        return self.provider.model_for(operation, reference_count)
 
     async def _cached(self, fingerprint: str, started: float) -> ImageResponse | None:
         assert self.cache is not None

@@ -112,12 +112,6 @@ def plan_scene(session: Session, request: SceneRequest) -> ScenePlan:
 
     prompts = repo.kit_prompts(kit)
     canonical = repo.canonical_assets(session, kit.id)
-    anchor = canonical.get("anchor_portrait")
-    if anchor is None or anchor.id != kit.primary_anchor_id:
-        return ScenePlan(
-            kit.id, prompts, None, None, (), "the kit has no canonical primary anchor yet"
-        )
-
     expression_name: str | None = None
     expression_asset: AvatarAsset | None = None
     if request.emotion and request.emotion.strip():
@@ -125,13 +119,19 @@ def plan_scene(session: Session, request: SceneRequest) -> ScenePlan:
         expression_asset = _expression_asset(canonical, request.emotion, expression_name)
         if expression_asset is not None:
             expression_name = expression_asset.expression
+    expression = EXPRESSIONS_BY_NAME.get(expression_name) if expression_name else None
+
+    anchor = canonical.get("anchor_portrait")
+    if anchor is None or anchor.id != kit.primary_anchor_id:
+        # Without an anchor nothing pins the face: text-to-image from the kit's prompts.
+        reason = "the kit has no canonical primary anchor yet"
+        return ScenePlan(kit.id, prompts, expression, expression_name, (), reason)
     references = tuple(_reference(a) for a in (expression_asset, anchor) if a is not None)
     reason = (
         f"expression {expression_name!r} of the kit"
         if expression_asset is not None
         else "the kit's primary anchor"
     )
-    expression = EXPRESSIONS_BY_NAME.get(expression_name) if expression_name else None
     return ScenePlan(kit.id, prompts, expression, expression_name, references, reason)
 
 

@@ -11,12 +11,14 @@ Outputs are drawn with Pillow, deterministically from the seed, at the requested
 about one megapixel in multiples of 16, or Kontext's resolution buckets for a Kontext model.
 
 Faults are injected per create request, from a deterministic schedule (``schedule()``) or at a
-seeded random rate (``random_faults()``); ``schedule(..., on="get")`` targets polls instead.
+seeded random rate (``random_faults()``); ``schedule(..., on="get")`` targets polls and
+``on="download"`` output downloads instead.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import math
@@ -52,15 +54,16 @@ RATE_LIMIT = "rate_limit"  # 429 with Retry-After
 SERVER_ERROR = "server_error"  # 500
 UNAVAILABLE = "unavailable"  # 503
 SLOW = "slow"  # wait delay_s, then answer normally
+GARBAGE = "garbage"  # 200 with an HTML body (a proxy's error page), nothing created
 FAILED = "failed"  # status failed, error = message
 SAFETY = "safety"  # status failed, error = Replicate's E005 sensitive-content message
 CORRUPT_OUTPUT = "corrupt_output"  # output bytes that are not an image
 WRONG_SIZE = "wrong_size"  # output image with twice the requested aspect ratio
 NEVER_FINISHES = "never_finishes"  # stays "processing" until canceled
-REQUEST_FAULTS = (RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW)
+REQUEST_FAULTS = (RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW, GARBAGE)
 ALL_FAULTS = (
-    RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW, FAILED, SAFETY, CORRUPT_OUTPUT, WRONG_SIZE,
-    NEVER_FINISHES,
+    RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW, GARBAGE, FAILED, SAFETY, CORRUPT_OUTPUT,
+    WRONG_SIZE, NEVER_FINISHES,
 )  # fmt: skip
 SAFETY_MESSAGE = "E005: The input or output was flagged as sensitive. Please try again."
 
@@ -138,9 +141,14 @@ class FakeReplicateServer:
         for model in models:
             self.set_latest_version(model, _version_id(model, 1))
         self._lock = threading.Lock()
-        self._scheduled: dict[str, deque[Fault | None]] = {"create": deque(), "get": deque()}
+        self._scheduled: dict[str, deque[Fault | None]] = {
+            "create": deque(),
+            "get": deque(),
+            "download": deque(),
+        }
         self._random: tuple[float, random.Random, tuple[Fault, ...]] | None = None
         self._httpd: ThreadingHTTPServer | None = None
+        self._root_url: str | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -158,6 +166,8 @@ class FakeReplicateServer:
         httpd.server_bind()
         httpd.server_activate()
         self._httpd = httpd
+        host, port = httpd.server_address[:2]
+        self._root_url = f"http://{host}:{port}"
         self._thread = threading.Thread(
             target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-replicate"
         )
@@ -179,9 +189,8 @@ class FakeReplicateServer:
 
     @property
     def root_url(self) -> str:
-        assert self._httpd is not None, "start() the server first"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        assert self._root_url is not None, "start() the server first"
+        return self._root_url
 
     @property
     def base_url(self) -> str:
@@ -195,7 +204,7 @@ class FakeReplicateServer:
         self.versions[version] = model
 
     def schedule(self, *faults: Fault | str | None, on: str = "create") -> None:
-        """Faults for the next requests of kind ``on`` ('create' or 'get'), in order."""
+        """Faults for the next requests of kind ``on`` ('create', 'get', 'download'), in order."""
         with self._lock:
             self._scheduled[on].extend(Fault(f) if isinstance(f, str) else f for f in faults)
 
@@ -270,7 +279,9 @@ class FakeReplicateServer:
             "metrics": {"predict_time": self.processing_s} if status == "succeeded" else {},
             "created_at": "2025-01-01T00:00:00.000Z",
             "started_at": "2025-01-01T00:00:00.100Z",
-            "completed_at": "2025-01-01T00:00:01.000Z" if status in ("succeeded", "failed") else None,
+            "completed_at": "2025-01-01T00:00:01.000Z"
+            if status in ("succeeded", "failed")
+            else None,
             "urls": {
                 "get": f"{self.base_url}/predictions/{p.id}",
                 "cancel": f"{self.base_url}/predictions/{p.id}/cancel",
@@ -402,10 +413,8 @@ class _Handler(BaseHTTPRequestHandler):
             had_authorization=bool(authorization),
         )
         self.fake._record(record)
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
             self._route(method, path, body, authorization, record)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _route(
         self, method: str, path: str, body: Any, authorization: str, record: RecordedRequest
@@ -416,6 +425,10 @@ class _Handler(BaseHTTPRequestHandler):
             prediction = fake.predictions.get(m.group(1))
             if prediction is None:
                 return self._send(record, 404, {"detail": "not found"})
+            fault = fake._next_fault("download")
+            record.fault = fault.kind if fault else None
+            if self._request_fault(record, fault, authorization):
+                return None
             mime = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
             return self._send_bytes(record, prediction.output, mime[prediction.output_ext])
         if not record.authorized:
@@ -424,7 +437,9 @@ class _Handler(BaseHTTPRequestHandler):
                 401,
                 {"title": "Unauthenticated", "detail": "You did not pass a valid token"},
             )
-        if method == "POST" and ((m := _MODEL_PREDICTIONS.match(path)) or path == "/v1/predictions"):
+        if method == "POST" and (
+            (m := _MODEL_PREDICTIONS.match(path)) or path == "/v1/predictions"
+        ):
             record.kind = "create"
             if m:
                 model = f"{m.group(1)}/{m.group(2)}"
@@ -490,6 +505,15 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if fault.kind == UNAVAILABLE:
             self._send(record, 503, {"title": "Service Unavailable", **detail})
+            return True
+        if fault.kind == GARBAGE:
+            record.status = 200
+            page = b"<html><body>502 Bad Gateway</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
             return True
         if fault.kind == SLOW:
             time.sleep(fault.delay_s)

@@ -18,6 +18,7 @@ from avatar_pipeline.consistency.scores import (
     CandidateInput,
     best_candidates,
     is_copy,
+    local_difference,
     perceptual_copy_distance,
     score_anchor,
     score_slots,
@@ -120,11 +121,30 @@ def test_without_a_text_tower_adherence_passes_with_a_note() -> None:
 
 def test_copies_are_caught_through_re_encoding() -> None:
     anchor = character_png(3, size=512)
-    copy_max = DEFAULT_THRESHOLDS["perceptual"].copy_max_hamming
+    limits = DEFAULT_THRESHOLDS["perceptual"]
     for lazy_copy in (anchor, reencoded(anchor), reencoded(anchor, quality=60, scale=0.5)):
         distance = perceptual_copy_distance(lazy_copy, anchor)
-        assert is_copy(distance, copy_max), distance
-    assert not is_copy(perceptual_copy_distance(character_png(40, size=512), anchor), copy_max)
+        local = local_difference(lazy_copy, anchor)
+        assert is_copy(distance, limits.copy_max_hamming, local, limits.copy_max_local_difference)
+    other = character_png(40, size=512)
+    assert not is_copy(perceptual_copy_distance(other, anchor), limits.copy_max_hamming)
+
+
+def test_an_edit_that_keeps_the_phash_is_not_a_copy() -> None:
+    """Changing only the mouth leaves the 64-bit pHash (almost) unchanged, not the pixels."""
+    anchor = character_png(1, size=512)
+    smile = character_png(1, "happy", size=512)
+    distance = perceptual_copy_distance(smile, anchor)
+    assert distance <= DEFAULT_THRESHOLDS["perceptual"].copy_max_hamming  # pHash alone: "copy"
+    assert local_difference(smile, anchor) > 6.0
+    [score] = score_slots(
+        PerceptualEmbedder(),
+        anchor=anchor,
+        candidates=[CandidateInput("expression:happy", smile, anchor)],
+    )
+    assert score.copy_distance == distance
+    assert not score.is_copy and score.checks["not_a_copy"]
+    assert "an edit" in score.notes["not_a_copy"]
 
 
 def test_missing_reference_compares_with_the_anchor() -> None:

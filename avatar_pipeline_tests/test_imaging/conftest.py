@@ -26,7 +26,9 @@ FAST = {
 }
 
 
-def png_bytes(width: int = 256, height: int = 256, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+def png_bytes(
+    width: int = 256, height: int = 256, colour: tuple[int, int, int] = (200, 40, 40)
+) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
     return buffer.getvalue()

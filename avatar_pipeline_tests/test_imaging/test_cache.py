@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -75,19 +76,48 @@ async def test_a_model_version_change_makes_a_new_call(
     await old.aclose()
 
 
-async def test_unpinned_model_upgrade_is_seen_after_a_version_lookup(
+async def test_unpinned_model_is_idempotent_across_processes_and_sees_upgrades(
+    fake_replicate: FakeReplicateServer, make_provider: Make, tmp_path: Path
+) -> None:
+    reference = png_bytes()
+    first = ImageService(make_provider(), cache=ImageCache(tmp_path))
+    paid = await first.edit("waving", [reference], seed=3)
+    assert paid.model_version == fake_replicate.latest_versions[KONTEXT]
+    assert len(fake_replicate.recorded("model")) == 4  # versions looked up before the call
+
+    # A fresh process (new provider and service, same cache directory) pays nothing.
+    second = ImageService(make_provider(), cache=ImageCache(tmp_path))
+    again = await second.edit("waving", [reference], seed=3)
+    assert again.cached and again.images == paid.images
+    assert len(fake_replicate.creates()) == 1
+
+    # After an upgrade, the next version lookup (the upgrade schedule) changes the request.
+    fake_replicate.set_latest_version(KONTEXT, "kontext-v2" + "0" * 54)
+    assert (await second.edit("waving", [reference], seed=3)).cached  # not yet looked up
+    await second.latest_model_versions()
+    upgraded = await second.edit("waving", [reference], seed=3)
+    assert not upgraded.cached and upgraded.model_version == "kontext-v2" + "0" * 54
+    assert len(fake_replicate.creates()) == 2
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_concurrent_first_calls_share_one_version_lookup(
     fake_replicate: FakeReplicateServer, make_provider: Make, tmp_path: Path
 ) -> None:
     service = ImageService(make_provider(), cache=ImageCache(tmp_path))
-    reference = png_bytes()
-    await service.edit("waving", [reference], seed=3)
-    assert (await service.edit("waving", [reference], seed=3)).cached  # learned the version
+    await asyncio.gather(*(service.edit(f"p{i}", [png_bytes()], seed=i) for i in range(5)))
+    assert len(fake_replicate.recorded("model")) == 4  # one lookup of the four models
+    await service.aclose()
 
-    fake_replicate.set_latest_version(KONTEXT, "kontext-v2" + "0" * 54)
-    await service.latest_model_versions()  # what the upgrade schedule does
-    upgraded = await service.edit("waving", [reference], seed=3)
-    assert not upgraded.cached and upgraded.model_version == "kontext-v2" + "0" * 54
-    assert len(fake_replicate.creates()) == 2
+
+async def test_a_failed_version_lookup_does_not_fail_the_call(
+    fake_replicate: FakeReplicateServer, make_provider: Make, tmp_path: Path
+) -> None:
+    fake_replicate.latest_versions.pop("google/imagen-4")  # the lookup gets a 404
+    service = ImageService(make_provider(), cache=ImageCache(tmp_path))
+    response = await service.edit("waving", [png_bytes()], seed=3)
+    assert response.model_version == fake_replicate.latest_versions[KONTEXT]
     await service.aclose()
 
 

@@ -79,11 +79,13 @@ def test_replicate_provider_across_successive_event_loops(
     fake_replicate: FakeReplicateServer, make_provider: Callable[..., ReplicateProvider]
 ) -> None:
     """Each loop gets its own HTTP clients; a closed loop's clients are never reused."""
-    service = ImageService(make_provider())
+    provider = make_provider()
+    service = ImageService(provider)
     for i in range(2):
         response = asyncio.run(service.edit(f"step {i}", [png_bytes()], seed=i))
         assert response.prompt == f"step {i}"
     assert len(fake_replicate.creates()) == 2
+    assert len(provider._clients) == 1  # the first loop's clients were dropped
 
 
 async def test_cancelled_waiter_does_not_leak_a_slot() -> None:

@@ -1,4 +1,4 @@
-"""Faults of the Replicate API, injected by the fake server: each ends in a typed error or success."""
+"""Replicate faults injected by the fake server: each ends in success or in a typed error."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from avatar_pipeline.imaging.types import (
     SafetyRefusalError,
 )
 from avatar_pipeline_tests.fakes import replicate_server as fake
-from avatar_pipeline_tests.fakes.replicate_server import Fault, FakeReplicateServer
+from avatar_pipeline_tests.fakes.replicate_server import FakeReplicateServer, Fault
 from avatar_pipeline_tests.test_imaging.conftest import png_bytes
 
 Make = Callable[..., ReplicateProvider]
@@ -43,7 +43,9 @@ async def test_429_waits_for_retry_after_then_succeeds(
     await service.aclose()
 
 
-async def test_retry_after_is_capped(fake_replicate: FakeReplicateServer, make_provider: Make) -> None:
+async def test_retry_after_is_capped(
+    fake_replicate: FakeReplicateServer, make_provider: Make
+) -> None:
     fake_replicate.schedule(Fault(fake.RATE_LIMIT, retry_after="3600"))
     service = ImageService(make_provider(max_retry_after_s=0.2))
     started = time.monotonic()
@@ -58,6 +60,17 @@ async def test_5xx_is_retried_then_succeeds(
     service = ImageService(make_provider())
     response = await service.edit("waving", [png_bytes()], seed=1)
     assert [r.status for r in fake_replicate.creates()] == [500, 503, 201]
+    assert response.image.startswith(b"\x89PNG")
+
+
+async def test_unreadable_answers_are_retried(
+    fake_replicate: FakeReplicateServer, make_provider: Make
+) -> None:
+    fake_replicate.schedule(fake.GARBAGE)
+    fake_replicate.schedule(fake.GARBAGE, on="get")
+    service = ImageService(make_provider(prefer_wait_s=0))
+    response = await service.edit("waving", [png_bytes()], seed=1)
+    assert [r.status for r in fake_replicate.creates()] == [200, 201]
     assert response.image.startswith(b"\x89PNG")
 
 
@@ -139,9 +152,23 @@ async def test_poll_errors_are_retried_within_the_budget(
     assert len(fake_replicate.recorded("cancel")) == 1
 
 
+async def test_output_download_is_retried_then_gives_up(
+    fake_replicate: FakeReplicateServer, make_provider: Make
+) -> None:
+    fake_replicate.schedule(fake.UNAVAILABLE, on="download")
+    service = ImageService(make_provider())
+    response = await service.edit("waving", [png_bytes()], seed=1)
+    assert [d.status for d in fake_replicate.recorded("download")] == [503, 200]
+    assert response.image.startswith(b"\x89PNG")
+    fake_replicate.schedule(*[fake.SERVER_ERROR] * 5, on="download")
+    with pytest.raises(InvalidProviderOutputError, match="could not download"):
+        await service.edit("waving again", [png_bytes()], seed=1)
+    assert len(fake_replicate.recorded("download")) == 2 + 3  # bounded: 1 try + 2 retries
+
+
 async def test_a_rejected_request_is_not_retried(make_provider: Make) -> None:
     service = ImageService(make_provider(api_token="r8_wrong-token"))
-    with pytest.raises(ProviderError, match="401.*REPLICATE_API_TOKEN") as caught:
+    with pytest.raises(ProviderError, match=r"401.*REPLICATE_API_TOKEN") as caught:
         await service.edit("waving", [png_bytes()], seed=1)
     assert not caught.value.retryable
 
@@ -165,6 +192,7 @@ async def test_fifty_edits_under_thirty_percent_mixed_faults(
         Fault(fake.SERVER_ERROR),
         Fault(fake.UNAVAILABLE),
         Fault(fake.SLOW, delay_s=1.0),
+        Fault(fake.GARBAGE),
         Fault(fake.FAILED),
         Fault(fake.SAFETY),
         Fault(fake.CORRUPT_OUTPUT),

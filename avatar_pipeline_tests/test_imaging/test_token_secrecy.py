@@ -27,7 +27,7 @@ from avatar_pipeline.imaging.types import (
     SafetyRefusalError,
 )
 from avatar_pipeline_tests.fakes import replicate_server as fake
-from avatar_pipeline_tests.fakes.replicate_server import Fault, FakeReplicateServer
+from avatar_pipeline_tests.fakes.replicate_server import FakeReplicateServer, Fault
 from avatar_pipeline_tests.test_imaging.conftest import FAST, png_bytes
 
 SENTINEL = "r8_SENTINEL-9f3c2a77-do-not-leak"

@@ -65,7 +65,11 @@ EDIT_CASES: list[tuple[str, dict[str, Any], str]] = [
         {"reference_images": [_png_header_claiming(10_000, 10_000)]},
         "declares 10000x10000 pixels",
     ),
-    ("too large", {"reference_images": [b"\x89PNG" + b"\x00" * MAX_REFERENCE_BYTES]}, "limit is 20 MiB"),
+    (
+        "too large",
+        {"reference_images": [b"\x89PNG" + b"\x00" * MAX_REFERENCE_BYTES]},
+        "limit is 20 MiB",
+    ),
     ("width too small", {"width": 128}, "width=128"),
     ("width too large", {"width": 4096}, "width=4096"),
     ("height not a multiple of 16", {"height": 1000}, "height=1000.*multiple of 16"),

@@ -91,20 +91,9 @@ class Api:
         )
 
 
-def _interim_image_service() -> Any:
-    """TEMPORARY until imaging/providers/offline.py lands: a tiny provider."""
-    try:
-        import avatar_pipeline.imaging.providers.offline  # noqa: F401
-    except ImportError:
-        from avatar_pipeline_tests.test_serving._interim_provider import interim_service
-
-        return interim_service()
-    return None
-
-
 def build_api(tmp_path: Path, database_url: str) -> Iterator[Api]:
     settings = make_settings(tmp_path, database_url)
-    services = build_services(settings, migrate=True, image_service=_interim_image_service())
+    services = build_services(settings, migrate=True)
     factory = services.session_factory
     admin = make_person(settings, factory, "admin")
     user = make_person(settings, factory, "user")

@@ -120,5 +120,5 @@ def test_issue_token_for_an_email(api: Api) -> None:
         api.client.get("/avatar-kits", headers={"Authorization": f"Bearer {token}"}).status_code
         == 200
     )
-    with pytest.raises(UnknownUserError, match="nobody@example.com"):
+    with pytest.raises(UnknownUserError, match=r"nobody@example\.com"):
         issue_token(api.settings, "nobody@example.com")

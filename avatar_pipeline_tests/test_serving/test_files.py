@@ -78,3 +78,25 @@ def test_healthz(api: Api) -> None:
         "object_store": api.services.object_store.describe(),
         "image_provider": api.services.image_service.provider.name,
     }
+
+
+def test_openapi_lists_the_spec_endpoints(api: Api) -> None:
+    paths = api.client.get("/openapi.json").json()["paths"]
+    expected = {
+        "/scenes/generate": {"post"},
+        "/scenes/episode/{episode_id}": {"get"},
+        "/scenes/{scene_id}/memory": {"patch"},
+        "/scenes/memories": {"get"},
+        "/avatar-kits": {"post", "get"},
+        "/avatar-kits/{kit_id}": {"get", "patch", "delete"},
+        "/characters/{character_id}/avatar-kits": {"get"},
+        "/characters/{character_id}/active-kit": {"patch"},
+        "/avatar-kits/{kit_id}/assets": {"post", "get"},
+        "/avatar-kits/{kit_id}/assets/{asset_id}": {"patch", "delete"},
+        "/avatar-kits/{kit_id}/primary-anchor": {"patch"},
+        "/avatar-kits/{kit_id}/secondary-anchor": {"patch"},
+        "/avatar-kits/{kit_id}/generate-anchors": {"post"},
+        "/avatar-kits/{kit_id}/generate-expressions": {"post"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(paths[path]), path

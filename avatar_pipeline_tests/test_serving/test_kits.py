@@ -245,3 +245,15 @@ def test_generation_requests_are_written_for_the_sensor(api: Api) -> None:
     )
     assert archived.status_code == 409
     assert counts(api.services.session_factory, api.services.object_store) == before
+
+
+def test_review_page_shows_the_model_sheet_escaped(api: Api) -> None:
+    kit = api.create_kit(name="<script>alert(1)</script> Yuki")
+    anchor = api.upload(kit["id"]).json()["asset"]
+    page = api.client.get(f"/review/avatar-kits/{kit['id']}", headers=api.admin.headers)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Yuki" in page.text and "<script>" not in page.text
+    assert anchor["id"] in page.text and "primary anchor" in page.text
+    assert "missing anchor_fullbody" in page.text
+    forbidden = api.client.get(f"/review/avatar-kits/{kit['id']}", headers=api.user.headers)
+    assert forbidden.status_code == 403

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 import imagehash
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 _DECODED: ContextVar[dict[str, Image.Image] | None] = ContextVar("_DECODED", default=None)
@@ -77,3 +78,15 @@ def phash(image: Image.Image) -> imagehash.ImageHash:
     """64-bit DCT perceptual hash; large images are box-reduced first (same hash, ~6x faster)."""
     factor = min(image.size) // 256
     return imagehash.phash(image.reduce(factor) if factor > 1 else image)
+
+
+LOCAL_GRID = 16  # cells per side
+_LOCAL_SIDE = 64  # grey thumbnail side (4x4 pixels per cell)
+
+
+def grey_cells(image: Image.Image) -> np.ndarray:
+    """Mean grey level of each cell of a LOCAL_GRID x LOCAL_GRID grid over the image."""
+    grey = image.convert("L").resize((_LOCAL_SIDE, _LOCAL_SIDE), Image.Resampling.BOX)
+    k = _LOCAL_SIDE // LOCAL_GRID
+    pixels = np.asarray(grey, dtype=np.float32)
+    return pixels.reshape(LOCAL_GRID, k, LOCAL_GRID, k).mean(axis=(1, 3))

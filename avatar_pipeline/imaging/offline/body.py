@@ -73,8 +73,14 @@ def _hand_centre(arm: tuple[Point, Point, Point]) -> Point:
     return (wx + (wx - ex) / d * 0.1, wy + (wy - ey) / d * 0.1)
 
 
-def draw_arm(cv: Canvas, ident: CharacterIdentity, arm: tuple[Point, Point, Point], sleeve: str,
-             sleeve_rgb: RGB, hand: str = "mitten") -> None:  # fmt: skip
+def draw_arm(
+    cv: Canvas,
+    ident: CharacterIdentity,
+    arm: tuple[Point, Point, Point],
+    sleeve: str,
+    sleeve_rgb: RGB,
+    hand: str = "mitten",
+) -> None:
     """One arm: skin, then the sleeve (long / short / wide / none), then the hand."""
     skin = ident.skin_rgb
     shoulder, elbow, wrist = arm
@@ -82,16 +88,23 @@ def draw_arm(cv: Canvas, ident: CharacterIdentity, arm: tuple[Point, Point, Poin
         cv.limb(arm, 0.42 if sleeve == "long" else 0.56, sleeve_rgb)
         if sleeve == "wide":  # kimono sleeve hanging below the forearm
             (ex, ey), (wx, wy) = elbow, wrist
-            cv.polygon([(ex, ey), (wx, wy), (wx + 0.05, wy + 0.75), (ex + 0.1, ey + 0.9)],
-                       cv.shade(sleeve_rgb))  # fmt: skip
+            cv.polygon(
+                [(ex, ey), (wx, wy), (wx + 0.05, wy + 0.75), (ex + 0.1, ey + 0.9)],
+                cv.shade(sleeve_rgb),
+            )
         else:
-            cuff = (wrist[0] + (elbow[0] - wrist[0]) * 0.12, wrist[1] + (elbow[1] - wrist[1]) * 0.12)
+            cuff = (
+                wrist[0] + (elbow[0] - wrist[0]) * 0.12,
+                wrist[1] + (elbow[1] - wrist[1]) * 0.12,
+            )
             cv.limb([cuff, wrist], 0.44, cv.shade(sleeve_rgb))
     else:
         cv.limb(arm, 0.34, skin)
         if sleeve == "short":
-            mid = (shoulder[0] + (elbow[0] - shoulder[0]) * 0.55,
-                   shoulder[1] + (elbow[1] - shoulder[1]) * 0.55)  # fmt: skip
+            mid = (
+                shoulder[0] + (elbow[0] - shoulder[0]) * 0.55,
+                shoulder[1] + (elbow[1] - shoulder[1]) * 0.55,
+            )
             cv.limb([shoulder, mid], 0.5, sleeve_rgb)
     hx, hy = _hand_centre(arm)
     if hand == "open":
@@ -152,12 +165,26 @@ def draw_legs(cv: Canvas, ident: CharacterIdentity, skel: Skeleton, pose: str) -
 def _pelvis(cv: Canvas, ident: CharacterIdentity, skel: Skeleton, colour: RGB, drop: float) -> None:
     lh, rh = skel.left_leg[0], skel.right_leg[0]
     bw = ident.body_width
-    cv.polygon([(-0.93 * bw, 3.9), (0.93 * bw, 3.9), (rh[0] + 0.3, rh[1] + drop),
-                (lh[0] - 0.3, lh[1] + drop)], colour)  # fmt: skip
+    cv.polygon(
+        [
+            (-0.93 * bw, 3.9),
+            (0.93 * bw, 3.9),
+            (rh[0] + 0.3, rh[1] + drop),
+            (lh[0] - 0.3, lh[1] + drop),
+        ],
+        colour,
+    )
 
 
-def draw_skirt(cv: Canvas, ident: CharacterIdentity, pose: str, colour: RGB,
-               waist: float, hem: float, flare: float) -> None:  # fmt: skip
+def draw_skirt(
+    cv: Canvas,
+    ident: CharacterIdentity,
+    pose: str,
+    colour: RGB,
+    waist: float,
+    hem: float,
+    flare: float,
+) -> None:
     """A pleated skirt (or a dress's skirt) from ``waist`` to ``hem``; sitting drapes the lap."""
     bw = ident.body_width
     if pose == "sitting":

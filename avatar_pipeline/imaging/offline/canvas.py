@@ -18,8 +18,13 @@ from avatar_pipeline.imaging.offline.character import RGB, StyleTraits, mix, sca
 
 Point = tuple[float, float]
 
-OUTLINE_UNITS = {"plain": 0.032, "anime": 0.048, "watercolor": 0.018, "pixel": 0.05,
-                 "realistic": 0.016}  # fmt: skip
+OUTLINE_UNITS = {
+    "plain": 0.032,
+    "anime": 0.048,
+    "watercolor": 0.018,
+    "pixel": 0.05,
+    "realistic": 0.016,
+}
 INK: RGB = (42, 32, 46)
 
 
@@ -48,7 +53,10 @@ class Canvas:
     def sub(self, factor: float, pivot: Point = (0.0, 0.0), offset: Point = (0.0, 0.0)) -> Canvas:
         """A canvas whose units are scaled by ``factor`` about ``pivot`` and then shifted."""
         ox, oy = self.p(pivot[0] + offset[0], pivot[1] + offset[1])
-        origin = (ox - pivot[0] * factor * self.px_per_unit, oy - pivot[1] * factor * self.px_per_unit)
+        origin = (
+            ox - pivot[0] * factor * self.px_per_unit,
+            oy - pivot[1] * factor * self.px_per_unit,
+        )
         return Canvas(self.draw, self.px_per_unit * factor, origin, self.style)
 
     # -- coordinates ---------------------------------------------------------------------------
@@ -91,9 +99,16 @@ class Canvas:
             self.draw.polygon(xy, fill=self.c(fill))
 
     def ellipse(
-        self, cx: float, cy: float, rx: float, ry: float, fill: RGB | None, outline: bool = True,
-        outline_colour: RGB | None = None, width: int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        cx: float,
+        cy: float,
+        rx: float,
+        ry: float,
+        fill: RGB | None,
+        outline: bool = True,
+        outline_colour: RGB | None = None,
+        width: int | None = None,
+    ) -> None:
         x0, y0 = self.p(cx - rx, cy - ry)
         x1, y1 = self.p(cx + rx, cy + ry)
         ink = None

@@ -54,13 +54,52 @@ SKIN_TONES: tuple[RGB, ...] = (
     (172, 122, 88),
     (124, 86, 62),
 )
-HAIR_POOL = ("black", "brown", "blonde", "red", "silver", "pink", "blue", "purple", "auburn",
-             "white", "teal", "green")  # fmt: skip
+HAIR_POOL = (
+    "black",
+    "brown",
+    "blonde",
+    "red",
+    "silver",
+    "pink",
+    "blue",
+    "purple",
+    "auburn",
+    "white",
+    "teal",
+    "green",
+)
 EYE_POOL = ("brown", "blue", "green", "purple", "red", "gold", "teal", "grey", "pink", "amber")
-OUTFIT_POOL = ("cardigan", "sweater", "dress", "sundress", "hoodie", "jacket", "suit", "kimono",
-               "tshirt", "uniform", "blouse")  # fmt: skip
-OUTFIT_COLOUR_POOL = ("red", "blue", "green", "navy", "pink", "purple", "yellow", "teal", "cream",
-                      "maroon", "lavender", "mint", "orange", "grey", "black", "white")  # fmt: skip
+OUTFIT_POOL = (
+    "cardigan",
+    "sweater",
+    "dress",
+    "sundress",
+    "hoodie",
+    "jacket",
+    "suit",
+    "kimono",
+    "tshirt",
+    "uniform",
+    "blouse",
+)
+OUTFIT_COLOUR_POOL = (
+    "red",
+    "blue",
+    "green",
+    "navy",
+    "pink",
+    "purple",
+    "yellow",
+    "teal",
+    "cream",
+    "maroon",
+    "lavender",
+    "mint",
+    "orange",
+    "grey",
+    "black",
+    "white",
+)
 ACCENT_POOL = ("white", "cream", "black", "yellow", "red", "navy", "pink", "mint")
 BOTTOM_POOL = ("navy", "grey", "beige", "black", "brown", "maroon", "blue")
 ACCESSORY_POOL = ("none", "ribbon", "hairclip", "flower", "glasses", "headband")
@@ -344,6 +383,19 @@ def apply_prompt_overrides(
     if style != identity.style:
         changes["style"] = style
     return replace(identity, **changes), sorted(changes)
+
+
+MEASURED_FIELDS = ("hair_colour", "hair_rgb", "hair_length", "skin_rgb", "eye_colour", "eye_rgb",
+                   "outfit_colour", "outfit_rgb", "background_rgb")  # fmt: skip
+
+
+def fill_unmeasured(
+    identity: CharacterIdentity, traits: PromptTraits, exclusions: Exclusions | None = None
+) -> tuple[CharacterIdentity, list[str]]:
+    """Prompt words for the traits an estimate could not measure (outfit kind, style, ...)."""
+    updated, changed = apply_prompt_overrides(identity, traits, exclusions)
+    keep = {name: getattr(identity, name) for name in MEASURED_FIELDS}
+    return replace(updated, **keep), [c for c in changed if c not in MEASURED_FIELDS]
 
 
 def with_outfit_from(identity: CharacterIdentity, donor: CharacterIdentity) -> CharacterIdentity:

@@ -61,8 +61,16 @@ BROWS = {  # y of inner, middle, outer point (left brow; thinking raises the rig
     "surprised": (-0.4, -0.5, -0.42),
     "thinking": (-0.16, -0.21, -0.16),
 }
-BLUSH_AMOUNT = {"neutral": 0.16, "happy": 0.32, "shy": 0.5, "flustered": 0.7, "sad": 0.08,
-                "angry": 0.0, "surprised": 0.16, "thinking": 0.12}  # fmt: skip
+BLUSH_AMOUNT = {
+    "neutral": 0.16,
+    "happy": 0.32,
+    "shy": 0.5,
+    "flustered": 0.7,
+    "sad": 0.08,
+    "angry": 0.0,
+    "surprised": 0.16,
+    "thinking": 0.12,
+}
 
 
 def face_outline(shape: str) -> list[Point]:
@@ -97,21 +105,26 @@ def _eye(cv: Canvas, ident: CharacterIdentity, side: int, look: EyeLook, realist
     lash = _lash_colour(ident)
     inner_x, outer_x = cx - side * hw, cx + side * hw * 1.1
     if look.mode == "happy":
-        pts = [(inner_x + (outer_x - inner_x) * s, cy + 0.08 - 0.5 * hh * math.sin(math.pi * s))
-               for s in (i / 10 for i in range(11))]  # fmt: skip
+        pts = [
+            (inner_x + (outer_x - inner_x) * s, cy + 0.08 - 0.5 * hh * math.sin(math.pi * s))
+            for s in (i / 10 for i in range(11))
+        ]
         cv.line(pts, lash, 0.075)
         return
     if look.mode == "squeeze":
         apex = (cx - side * 0.75 * hw, cy)
-        cv.line([(cx + side * hw, cy - 0.55 * hh), apex, (cx + side * hw, cy + 0.5 * hh)], lash, 0.08)
+        cv.line(
+            [(cx + side * hw, cy - 0.55 * hh), apex, (cx + side * hw, cy + 0.5 * hh)], lash, 0.08
+        )
         return
     skin = ident.skin_rgb
     cv.ellipse(cx, cy, hw, hh, WHITE, outline=False)
     gx, gy = look.gaze
     ix, iy = cx + gx * hw * 0.45, cy + 0.06 * hh + gy * hh * 0.4
     irx, iry = 0.74 * hw * look.iris, 0.86 * hh * look.iris
-    cv.ellipse(ix, iy, irx, iry, ident.eye_rgb, outline_colour=scale(ident.eye_rgb, 0.5),
-               width=cv.w(0.02))  # fmt: skip
+    cv.ellipse(
+        ix, iy, irx, iry, ident.eye_rgb, outline_colour=scale(ident.eye_rgb, 0.5), width=cv.w(0.02)
+    )
     cv.ellipse(ix, iy + 0.35 * iry, 0.7 * irx, 0.5 * iry, mix(ident.eye_rgb, WHITE, 0.3), False)
     cv.ellipse(ix, iy, 0.42 * irx, 0.46 * iry, scale(ident.eye_rgb, 0.35), outline=False)
     cv.ellipse(ix - 0.35 * irx, iy - 0.4 * iry, 0.3 * irx, 0.26 * iry, WHITE, outline=False)
@@ -121,9 +134,13 @@ def _eye(cv: Canvas, ident: CharacterIdentity, side: int, look: EyeLook, realist
     y_in = cy - 0.72 * hh + drop + max(0.0, look.lid_slope) * 0.6 * hh
     y_out = cy - 0.72 * hh + drop - lift * size + max(0.0, -look.lid_slope) * 0.6 * hh
     arch = 0.3 * hh * (1.0 if look.openness >= 1 else 0.35)
-    lid = [(inner_x + (outer_x - inner_x) * s,
-            y_in + (y_out - y_in) * s - arch * math.sin(math.pi * s))
-           for s in (i / 12 for i in range(13))]  # fmt: skip
+    lid = [
+        (
+            inner_x + (outer_x - inner_x) * s,
+            y_in + (y_out - y_in) * s - arch * math.sin(math.pi * s),
+        )
+        for s in (i / 12 for i in range(13))
+    ]
     top = cy - hh * 1.35
     cv.polygon([(inner_x - side * 0.04, top), *lid, (outer_x + side * 0.04, top)], skin, False)
     cv.line(lid, lash, 0.075 if not realistic else 0.05)
@@ -143,8 +160,14 @@ def _mouth(cv: Canvas, expression: str) -> None:
     elif expression == "sad":
         cv.line(cv.arc_points(0, y + 0.1, 0.17, 0.09, 200, 340, 10), ink, 0.045)
     elif expression == "angry":
-        pts = [(-0.2, y + 0.08), (-0.14, y - 0.01), (0.14, y - 0.01), (0.2, y + 0.08),
-               (0.12, y + 0.13), (-0.12, y + 0.13)]  # fmt: skip
+        pts = [
+            (-0.2, y + 0.08),
+            (-0.14, y - 0.01),
+            (0.14, y - 0.01),
+            (0.2, y + 0.08),
+            (0.12, y + 0.13),
+            (-0.12, y + 0.13),
+        ]
         cv.polygon(pts, WHITE)
         cv.line([(-0.17, y + 0.065), (0.17, y + 0.065)], ink, 0.02)
         for x in (-0.07, 0.0, 0.07):
@@ -198,7 +221,9 @@ def _drop(cv: Canvas, x: float, y: float, r: float, colour: RGB) -> None:
 
 def draw_brows_and_marks(cv: Canvas, ident: CharacterIdentity, expression: str) -> None:
     """Brows (over the bangs, as in anime) and the expression's marks around the head."""
-    brow = scale(ident.hair_rgb, 0.6) if sum(ident.hair_rgb) > 200 else mix(ident.hair_rgb, INK, 0.5)
+    brow = (
+        scale(ident.hair_rgb, 0.6) if sum(ident.hair_rgb) > 200 else mix(ident.hair_rgb, INK, 0.5)
+    )
     y_in, y_mid, y_out = BROWS.get(expression, BROWS["neutral"])
     thick = 0.08 if expression == "angry" else 0.05
     for side in (-1, 1):
@@ -209,31 +234,57 @@ def draw_brows_and_marks(cv: Canvas, ident: CharacterIdentity, expression: str) 
         _drop(cv, 1.08, -0.12, 0.1, TEAR)
         for i in range(3):
             a = math.radians(-60 + i * 22)
-            cv.line([(-1.2 * math.cos(a) - 0.05, 0.1 + 1.0 * math.sin(a)),
-                     (-1.45 * math.cos(a) - 0.05, 0.1 + 1.25 * math.sin(a))], INK, 0.035)  # fmt: skip
+            cv.line(
+                [
+                    (-1.2 * math.cos(a) - 0.05, 0.1 + 1.0 * math.sin(a)),
+                    (-1.45 * math.cos(a) - 0.05, 0.1 + 1.25 * math.sin(a)),
+                ],
+                INK,
+                0.035,
+            )
     elif expression == "sad":
         gloom = mix(ident.hair_rgb, (90, 100, 170), 0.7)
         for x in (-0.36, -0.12, 0.12, 0.36):
-            cv.line([(x, -0.78), (x, -0.3)], gloom, 0.035)
+            cv.line([(x, -0.46), (x, -0.06)], gloom, 0.035)
     elif expression == "angry":
         vein = (214, 40, 50)
         cx, cy, r = 0.66, -0.62, 0.14
         for a in (45, 135, 225, 315):
-            cv.line(cv.arc_points(cx + r * math.cos(math.radians(a)) * 1.1,
-                                  cy + r * math.sin(math.radians(a)) * 1.1,
-                                  r * 0.6, r * 0.6, a + 100, a + 260, 6), vein, 0.045)  # fmt: skip
+            cv.line(
+                cv.arc_points(
+                    cx + r * math.cos(math.radians(a)) * 1.1,
+                    cy + r * math.sin(math.radians(a)) * 1.1,
+                    r * 0.6,
+                    r * 0.6,
+                    a + 100,
+                    a + 260,
+                    6,
+                ),
+                vein,
+                0.045,
+            )
     elif expression == "surprised":
         for side in (-1, 1):
             for dy in (-0.55, -0.2, 0.15):
                 cv.line([(side * 1.3, dy), (side * 1.6, dy - 0.15)], INK, 0.04)
     elif expression == "thinking":
-        cv.ellipse(1.2, -0.95, 0.07, 0.07, WHITE)
-        cv.ellipse(1.38, -1.15, 0.11, 0.11, WHITE)
-        cv.ellipse(1.78, -1.42, 0.42, 0.28, WHITE)
+        cv.ellipse(1.22, -0.86, 0.07, 0.07, WHITE)
+        cv.ellipse(1.38, -1.02, 0.11, 0.11, WHITE)
+        cv.ellipse(1.72, -1.24, 0.4, 0.26, WHITE)
         for dx in (-0.16, 0.0, 0.16):
-            cv.ellipse(1.78 + dx, -1.42, 0.045, 0.045, INK, outline=False)
+            cv.ellipse(1.72 + dx, -1.24, 0.045, 0.045, INK, outline=False)
     elif expression == "happy":
         for sx, sy, r in ((-1.45, -0.9, 0.16), (1.45, -0.55, 0.12), (1.3, -1.25, 0.09)):
-            cv.polygon([(sx, sy - r), (sx + 0.25 * r, sy - 0.25 * r), (sx + r, sy),
-                        (sx + 0.25 * r, sy + 0.25 * r), (sx, sy + r), (sx - 0.25 * r, sy + 0.25 * r),
-                        (sx - r, sy), (sx - 0.25 * r, sy - 0.25 * r)], (255, 214, 80))  # fmt: skip
+            cv.polygon(
+                [
+                    (sx, sy - r),
+                    (sx + 0.25 * r, sy - 0.25 * r),
+                    (sx + r, sy),
+                    (sx + 0.25 * r, sy + 0.25 * r),
+                    (sx, sy + r),
+                    (sx - 0.25 * r, sy + 0.25 * r),
+                    (sx - r, sy),
+                    (sx - 0.25 * r, sy - 0.25 * r),
+                ],
+                (255, 214, 80),
+            )

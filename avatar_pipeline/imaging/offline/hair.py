@@ -54,8 +54,13 @@ def draw_front_strands(cv: Canvas, ident: CharacterIdentity) -> None:
     hair = ident.hair_rgb
     for side in (-1, 1):
         outer = [(side * 1.1, 0.3), (side * 1.2, 1.2), (side * 1.16, end - 0.4), (side * 1.08, end)]
-        inner = [(side * 0.94, end - 0.22), (side * 0.88, end - 0.05), (side * 0.78, end - 0.5),
-                 (side * 0.8, 1.2), (side * 0.74, 0.5)]  # fmt: skip
+        inner = [
+            (side * 0.94, end - 0.22),
+            (side * 0.88, end - 0.05),
+            (side * 0.78, end - 0.5),
+            (side * 0.8, 1.2),
+            (side * 0.74, 0.5),
+        ]
         cv.polygon([*outer, *inner], hair)
         cv.line([(side * 0.98, 0.9), (side * 1.0, end - 0.5)], cv.shade(hair, 0.8), 0.03)
 
@@ -63,15 +68,43 @@ def draw_front_strands(cv: Canvas, ident: CharacterIdentity) -> None:
 def _bangs_edge(style: str) -> list[Point]:
     """The lower edge of the bangs, from the right temple to the left one."""
     if style == "swept":
-        return [(0.86, -0.42), (0.5, -0.2), (0.42, -0.36), (0.1, -0.02), (0.0, -0.22),
-                (-0.35, 0.08), (-0.4, -0.12), (-0.78, 0.12)]  # fmt: skip
+        return [
+            (0.86, -0.42),
+            (0.5, -0.2),
+            (0.42, -0.36),
+            (0.1, -0.02),
+            (0.0, -0.22),
+            (-0.35, 0.08),
+            (-0.4, -0.12),
+            (-0.78, 0.12),
+        ]
     if style == "parted":
-        return [(0.88, 0.05), (0.62, -0.12), (0.5, 0.0), (0.22, -0.42), (0.04, -0.62),
-                (-0.04, -0.62), (-0.22, -0.42), (-0.5, 0.0), (-0.62, -0.12), (-0.88, 0.05)]  # fmt: skip
+        return [
+            (0.88, 0.05),
+            (0.62, -0.12),
+            (0.5, 0.0),
+            (0.22, -0.42),
+            (0.04, -0.62),
+            (-0.04, -0.62),
+            (-0.22, -0.42),
+            (-0.5, 0.0),
+            (-0.62, -0.12),
+            (-0.88, 0.05),
+        ]
     if style == "spiky":
-        return [(0.86, -0.05), (0.7, -0.3), (0.52, 0.02), (0.36, -0.3), (0.18, 0.04),
-                (0.0, -0.28), (-0.18, 0.04), (-0.36, -0.3), (-0.52, 0.02), (-0.7, -0.3),
-                (-0.86, -0.05)]  # fmt: skip
+        return [
+            (0.86, -0.05),
+            (0.7, -0.3),
+            (0.52, 0.02),
+            (0.36, -0.3),
+            (0.18, 0.04),
+            (0.0, -0.28),
+            (-0.18, 0.04),
+            (-0.36, -0.3),
+            (-0.52, 0.02),
+            (-0.7, -0.3),
+            (-0.86, -0.05),
+        ]
     # straight (blunt fringe with small notches)
     return [(0.86, -0.1), *_tips(0.7, -0.7, -0.1, 10, 0.07), (-0.86, -0.1)]
 
@@ -85,8 +118,9 @@ def draw_front_hair(cv: Canvas, ident: CharacterIdentity) -> None:
     right = [(1.1 * v, 0.25), (1.06, lock_end - 0.2), (0.96, lock_end), (0.86, 0.3)]
     left = [(-0.86, 0.3), (-0.96, lock_end), (-1.06, lock_end - 0.2), (-1.1 * v, 0.25)]
     if ident.ahoge:
-        cv.polygon([(0.0, -1.2 * v), (0.18, -1.62), (0.42, -1.72), (0.26, -1.56), (0.12, -1.2 * v)],
-                   hair)  # fmt: skip
+        cv.polygon(
+            [(0.0, -1.2 * v), (0.18, -1.62), (0.42, -1.72), (0.26, -1.56), (0.12, -1.2 * v)], hair
+        )
     cv.polygon([*cap, *right, *_bangs_edge(ident.bangs), *left], hair)
     if cv.style.shading != "flat":  # a highlight band ("angel ring") across the crown
         shine = mix(hair, (255, 255, 255), 0.3 if sum(hair) < 600 else 0.6)
@@ -108,8 +142,15 @@ def _accessory(cv: Canvas, ident: CharacterIdentity) -> None:
     elif kind == "hairclip":
         for dy in (0.0, 0.16):
             cx, cy = -0.62 + dy * 0.5, -0.46 + dy
-            cv.polygon([(cx - 0.22, cy - 0.05), (cx + 0.2, cy - 0.13), (cx + 0.22, cy - 0.05),
-                        (cx - 0.2, cy + 0.03)], colour)  # fmt: skip
+            cv.polygon(
+                [
+                    (cx - 0.22, cy - 0.05),
+                    (cx + 0.2, cy - 0.13),
+                    (cx + 0.22, cy - 0.05),
+                    (cx - 0.2, cy + 0.03),
+                ],
+                colour,
+            )
     elif kind == "flower":
         cx, cy = 0.84 * v, -0.72 * v
         for i in range(5):

@@ -29,8 +29,16 @@ def sleeve_of(ident: CharacterIdentity) -> tuple[str, RGB]:
 
 def torso_outline(bw: float, bottom: float = 4.15) -> list[Point]:
     """The torso from the neckline down to ``bottom`` (the hem, or the waist of a dress)."""
-    right = [(0.3, 1.58), (0.78 * bw, 1.64), (1.02 * bw, 1.78), (1.1 * bw, 2.05), (1.0 * bw, 2.5),
-             (0.82 * bw, 3.2), (0.9 * bw, 3.75), (0.95 * bw, 4.15)]  # fmt: skip
+    right = [
+        (0.3, 1.58),
+        (0.78 * bw, 1.64),
+        (1.02 * bw, 1.78),
+        (1.1 * bw, 2.05),
+        (1.0 * bw, 2.5),
+        (0.82 * bw, 3.2),
+        (0.9 * bw, 3.75),
+        (0.95 * bw, 4.15),
+    ]
     right = [(x, y) for x, y in right if y <= bottom] + [(0.82 * bw, bottom)] * (bottom < 4.15)
     left = [(-x, y) for x, y in reversed(right)]
     return [*left, *right]
@@ -57,8 +65,10 @@ def draw_lower_garment(cv: Canvas, ident: CharacterIdentity, pose: str) -> None:
     elif kind == "kimono":
         hem = 4.9 if pose == "sitting" else 7.2
         spread = 1.45 if pose == "walking" else 1.12
-        cv.polygon([(-0.88 * bw, 3.4), (0.88 * bw, 3.4), (spread * bw, hem), (-spread * bw, hem)],
-                   ident.outfit_rgb)  # fmt: skip
+        cv.polygon(
+            [(-0.88 * bw, 3.4), (0.88 * bw, 3.4), (spread * bw, hem), (-spread * bw, hem)],
+            ident.outfit_rgb,
+        )
         cv.line([(0.2, 3.5), (-0.35 * spread, hem)], cv.ink(ident.outfit_rgb), 0.03, raw=True)
     elif ident.bottom_kind == "skirt":
         colour = ident.outfit_rgb if kind == "uniform" else ident.bottom_rgb
@@ -74,30 +84,56 @@ def draw_upper_garment(cv: Canvas, ident: CharacterIdentity) -> None:
     dark = cv.shade(ident.outfit_rgb)
     if kind == "sundress":
         cv.polygon(torso_outline(bw, bottom=2.5), ident.skin_rgb)
-        bodice = [(-0.92 * bw, 2.2), (-0.45, 2.08), (0.0, 2.22), (0.45, 2.08), (0.92 * bw, 2.2),
-                  (0.82 * bw, 3.2), (0.9 * bw, 3.45), (-0.9 * bw, 3.45), (-0.82 * bw, 3.2)]  # fmt: skip
+        bodice = [
+            (-0.92 * bw, 2.2),
+            (-0.45, 2.08),
+            (0.0, 2.22),
+            (0.45, 2.08),
+            (0.92 * bw, 2.2),
+            (0.82 * bw, 3.2),
+            (0.9 * bw, 3.45),
+            (-0.9 * bw, 3.45),
+            (-0.82 * bw, 3.2),
+        ]
         cv.polygon(bodice, base)
         for side in (-1, 1):
             cv.line([(side * 0.55, 2.1), (side * 0.62, 1.63)], base, 0.07)
         return
     cv.polygon(torso_outline(bw, bottom=WAIST.get(kind, 4.15)), base)
     if cv.style.shading != "flat":  # a side shadow
-        cv.polygon([(0.7 * bw, 1.9), (1.02 * bw, 2.1), (0.94 * bw, 2.5), (0.78 * bw, 3.2),
-                    (0.86 * bw, 4.1), (0.66 * bw, 4.1), (0.62 * bw, 2.6)],
-                   cv.shade(base), outline=False)  # fmt: skip
+        cv.polygon(
+            [
+                (0.7 * bw, 1.9),
+                (1.02 * bw, 2.1),
+                (0.94 * bw, 2.5),
+                (0.78 * bw, 3.2),
+                (0.86 * bw, 4.1),
+                (0.66 * bw, 4.1),
+                (0.62 * bw, 2.6),
+            ],
+            cv.shade(base),
+            outline=False,
+        )
     if kind == "cardigan":
-        cv.polygon([(-0.36, 1.6), (0.36, 1.6), (0.13, 3.0), (0.13, 4.12), (-0.13, 4.12),
-                    (-0.13, 3.0)], accent)  # fmt: skip
+        cv.polygon(
+            [(-0.36, 1.6), (0.36, 1.6), (0.13, 3.0), (0.13, 4.12), (-0.13, 4.12), (-0.13, 3.0)],
+            accent,
+        )
         for y in (3.25, 3.6, 3.95):
             cv.ellipse(-0.24, y, 0.07, 0.07, mix(base, (255, 255, 255), 0.55))
-        cv.polygon([(-0.95 * bw, 3.98), (0.95 * bw, 3.98), (0.95 * bw, 4.15), (-0.95 * bw, 4.15)],
-                   dark)  # fmt: skip
+        cv.polygon(
+            [(-0.95 * bw, 3.98), (0.95 * bw, 3.98), (0.95 * bw, 4.15), (-0.95 * bw, 4.15)], dark
+        )
     elif kind == "sweater":
         for y0 in (1.9, 2.08):
-            cv.polygon([(-1.08 * bw, y0), (1.08 * bw, y0), (1.1 * bw, y0 + 0.1),
-                        (-1.1 * bw, y0 + 0.1)], accent, outline=False)  # fmt: skip
-        cv.polygon([(-0.95 * bw, 3.92), (0.95 * bw, 3.92), (0.95 * bw, 4.15), (-0.95 * bw, 4.15)],
-                   dark)  # fmt: skip
+            cv.polygon(
+                [(-1.08 * bw, y0), (1.08 * bw, y0), (1.1 * bw, y0 + 0.1), (-1.1 * bw, y0 + 0.1)],
+                accent,
+                outline=False,
+            )
+        cv.polygon(
+            [(-0.95 * bw, 3.92), (0.95 * bw, 3.92), (0.95 * bw, 4.15), (-0.95 * bw, 4.15)], dark
+        )
         _round_neck(cv, dark)
     elif kind == "hoodie":
         cv.polygon([(-0.62, 3.25), (0.62, 3.25), (0.78, 3.98), (-0.78, 3.98)], dark)
@@ -107,31 +143,49 @@ def draw_upper_garment(cv: Canvas, ident: CharacterIdentity) -> None:
             cv.ellipse(side * 0.24, 2.6, 0.05, 0.07, accent)
     elif kind in ("jacket", "suit"):
         shirt = SHIRT_WHITE if kind == "suit" else accent
-        cv.polygon([(-0.36, 1.6), (0.36, 1.6), (0.2, 3.0), (0.16, 4.12), (-0.16, 4.12),
-                    (-0.2, 3.0)], shirt)  # fmt: skip
+        cv.polygon(
+            [(-0.36, 1.6), (0.36, 1.6), (0.2, 3.0), (0.16, 4.12), (-0.16, 4.12), (-0.2, 3.0)], shirt
+        )
         if kind == "suit":
             cv.polygon([(-0.08, 1.62), (0.08, 1.62), (0.06, 1.8), (-0.06, 1.8)], accent)
-            cv.polygon([(-0.06, 1.8), (0.06, 1.8), (0.13, 2.85), (0.0, 3.02), (-0.13, 2.85)], accent)
+            cv.polygon(
+                [(-0.06, 1.8), (0.06, 1.8), (0.13, 2.85), (0.0, 3.02), (-0.13, 2.85)], accent
+            )
         for side in (-1, 1):
-            cv.polygon([(side * 0.36, 1.6), (side * 0.66, 2.05), (side * 0.44, 2.2),
-                        (side * 0.22, 3.0)], dark)  # fmt: skip
+            cv.polygon(
+                [(side * 0.36, 1.6), (side * 0.66, 2.05), (side * 0.44, 2.2), (side * 0.22, 3.0)],
+                dark,
+            )
         for y in (3.3, 3.75):
             cv.ellipse(0.32, y, 0.07, 0.07, scale(base, 0.6))
     elif kind == "kimono":
         cv.polygon([(-0.3, 1.58), (0.3, 1.58), (-0.02, 2.4)], ident.skin_rgb)
         cv.line([(0.34, 1.58), (-0.25, 3.0)], accent, 0.14)
         cv.line([(-0.34, 1.58), (0.05, 2.45)], accent, 0.14)
-        cv.polygon([(-0.86 * bw, 2.95), (0.86 * bw, 2.95), (0.88 * bw, 3.55), (-0.88 * bw, 3.55)],
-                   accent)  # fmt: skip
+        cv.polygon(
+            [(-0.86 * bw, 2.95), (0.86 * bw, 2.95), (0.88 * bw, 3.55), (-0.88 * bw, 3.55)], accent
+        )
         cv.line([(-0.86 * bw, 3.25), (0.86 * bw, 3.25)], scale(accent, 0.7), 0.04)
     elif kind == "tshirt":
         _round_neck(cv, dark)
-        star = [(0.0, 2.2), (0.08, 2.42), (0.3, 2.44), (0.12, 2.58), (0.19, 2.8), (0.0, 2.66),
-                (-0.19, 2.8), (-0.12, 2.58), (-0.3, 2.44), (-0.08, 2.42)]  # fmt: skip
+        star = [
+            (0.0, 2.2),
+            (0.08, 2.42),
+            (0.3, 2.44),
+            (0.12, 2.58),
+            (0.19, 2.8),
+            (0.0, 2.66),
+            (-0.19, 2.8),
+            (-0.12, 2.58),
+            (-0.3, 2.44),
+            (-0.08, 2.42),
+        ]
         cv.polygon(star, accent)
     elif kind == "uniform":
-        cv.polygon([(-0.9 * bw, 1.7), (-0.34, 1.6), (0.0, 2.35), (0.34, 1.6), (0.9 * bw, 1.7),
-                    (0.0, 2.7)], ident.outfit_rgb)  # fmt: skip
+        cv.polygon(
+            [(-0.9 * bw, 1.7), (-0.34, 1.6), (0.0, 2.35), (0.34, 1.6), (0.9 * bw, 1.7), (0.0, 2.7)],
+            ident.outfit_rgb,
+        )
         cv.line([(-0.7, 1.72), (0.0, 2.52), (0.7, 1.72)], UNIFORM_TOP, 0.035)
         cv.polygon([(-0.18, 2.35), (0.18, 2.35), (0.0, 2.6)], accent)
         cv.polygon([(-0.05, 2.55), (0.05, 2.55), (0.2, 3.1), (-0.2, 3.1)], accent)
@@ -143,8 +197,9 @@ def draw_upper_garment(cv: Canvas, ident: CharacterIdentity) -> None:
     elif kind == "dress":
         for side in (-1, 1):
             cv.ellipse(side * 0.22, 1.7, 0.24, 0.13, accent)
-        cv.polygon([(-0.84 * bw, 3.12), (0.84 * bw, 3.12), (0.86 * bw, 3.34), (-0.86 * bw, 3.34)],
-                   accent)  # fmt: skip
+        cv.polygon(
+            [(-0.84 * bw, 3.12), (0.84 * bw, 3.12), (0.86 * bw, 3.34), (-0.86 * bw, 3.34)], accent
+        )
         cv.polygon([(0.0, 3.23), (0.3, 3.05), (0.3, 3.42)], accent)
         cv.polygon([(0.0, 3.23), (-0.3, 3.05), (-0.3, 3.42)], accent)
 
@@ -157,5 +212,8 @@ def _round_neck(cv: Canvas, colour: RGB, width: float = 0.36) -> None:
 def draw_neck(cv: Canvas, ident: CharacterIdentity) -> None:
     skin = ident.skin_rgb
     cv.polygon([(-0.22, 0.8), (0.22, 0.8), (0.25, 1.7), (-0.25, 1.7)], skin)
-    cv.polygon([(-0.22, 0.8), (0.22, 0.8), (0.23, 1.12), (0.0, 1.22), (-0.23, 1.12)],
-               cv.shade(skin), outline=False)  # fmt: skip
+    cv.polygon(
+        [(-0.22, 0.8), (0.22, 0.8), (0.23, 1.12), (0.0, 1.22), (-0.23, 1.12)],
+        cv.shade(skin),
+        outline=False,
+    )

@@ -184,7 +184,12 @@ STYLE_MEDIUM_WORDS: dict[str, str] = {
 PALETTE_WORDS: dict[str, str] = {"pastel": "pastel", "warm": "warm", "cool": "cool"}
 # "warm"/"cool" are palette words only next to one of these ("warm smile" is not a palette).
 PALETTE_NOUNS = frozenset({"palette", "colors", "colours", "tones", "tone", "lighting", "light"})
-COLOUR_MODIFIERS: dict[str, str] = {"light": "light", "pale": "light", "dark": "dark", "deep": "dark"}
+COLOUR_MODIFIERS: dict[str, str] = {
+    "light": "light",
+    "pale": "light",
+    "dark": "dark",
+    "deep": "dark",
+}
 
 PORTRAIT_PHRASES = ("portrait", "shoulders up", "headshot", "bust", "close-up", "close up")
 FULLBODY_PHRASES = ("full body", "full-body", "head to toe", "full length", "full-length")
@@ -223,10 +228,18 @@ class PromptTraits:
     def stated_appearance(self) -> dict[str, object]:
         """The appearance traits the prompt states (for provenance in ``ProviderResult.extra``)."""
         out: dict[str, object] = {}
-        for name in ("hair_colour", "eye_colour", "outfit_colour", "accent_colour", "bottom_colour"):
+        for name in (
+            "hair_colour",
+            "eye_colour",
+            "outfit_colour",
+            "accent_colour",
+            "bottom_colour",
+        ):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value.name if value.modifier is None else f"{value.modifier} {value.name}"
+                out[name] = (
+                    value.name if value.modifier is None else f"{value.modifier} {value.name}"
+                )
         for name in ("hair_length", "outfit_kind", "bottom_kind", "medium", "palette"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)

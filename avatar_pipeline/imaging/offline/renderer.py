@@ -20,7 +20,13 @@ from avatar_pipeline.imaging.offline.body import (
     skeleton,
 )
 from avatar_pipeline.imaging.offline.canvas import Canvas, tone
-from avatar_pipeline.imaging.offline.character import RGB, CharacterIdentity, RenderState, mix, scale
+from avatar_pipeline.imaging.offline.character import (
+    RGB,
+    CharacterIdentity,
+    RenderState,
+    mix,
+    scale,
+)
 from avatar_pipeline.imaging.offline.face import draw_brows_and_marks, draw_features, draw_head
 from avatar_pipeline.imaging.offline.hair import (
     draw_back_hair,
@@ -45,7 +51,7 @@ Box = tuple[int, int, int, int]
 
 
 def camera(framing: str, width: int, height: int) -> tuple[float, tuple[float, float]]:
-    """(pixels per unit, pixel position of unit (0, 0)) for ``framing`` on a width x height image."""
+    """(pixels per unit, pixel of unit (0, 0)) for ``framing`` on a width x height image."""
     top, bottom, span = VIEWS[framing]
     ppu = min(height / (bottom - top), width / span)
     centre = (top + bottom) / 2
@@ -165,7 +171,8 @@ def render(ident: CharacterIdentity, state: RenderState, width: int, height: int
 def region_boxes(
     ident: CharacterIdentity, state: RenderState, width: int, height: int
 ) -> dict[str, Box]:
-    """Pixel boxes (x0, y0, x1, y1) of where the hair, face skin, outfit and background are.
+    """Pixel boxes (x0, y0, x1, y1) of the crown hair, cheek skin, outfit and background, and
+    of ``side_hair`` (beside the neck: hair there means shoulder-length or long hair).
 
     Used by tests and by callers that want to measure identity drift region by region.
     """
@@ -188,9 +195,14 @@ def region_boxes(
     return {
         "hair": head_box(-0.45, -0.85, 0.45, -0.5),
         "face": head_box(0.26, 0.74, 0.44, 0.86),
+        "side_hair": head_box(-1.04, 1.5, -0.86, 1.9),  # hair here only when below the jaw
         "outfit": body_box(0.38 * bw, 2.3, 0.6 * bw, 2.6),
-        "background": (round(width * 0.03), round(height * 0.03), round(width * 0.1),
-                       round(height * 0.1)),  # fmt: skip
+        "background": (
+            round(width * 0.03),
+            round(height * 0.03),
+            round(width * 0.1),
+            round(height * 0.1),
+        ),
     }
 
 
@@ -206,4 +218,3 @@ def dominant_colour(img: Image.Image, box: Box) -> RGB:
     members = crop[keys == best]
     r, g, b = (int(v) for v in members.mean(axis=0).round())
     return (r, g, b)
-

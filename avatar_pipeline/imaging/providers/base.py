@@ -6,6 +6,10 @@ import abc
 
 from avatar_pipeline.imaging.types import EditRequest, GenerateRequest, ProviderResult
 
+# What model_for() answers for a model run at its newest version before the provider has seen
+# which version that is (the ImageService then asks latest_model_versions() once).
+UNKNOWN_VERSION = "latest"
+
 
 class ImageProvider(abc.ABC):
     """A backend that turns validated requests into PNG bytes."""

@@ -14,7 +14,8 @@ Faults: creating a prediction is retried here (the client retries only GETs): a 
 ``Retry-After`` (capped at ``max_retry_after_s``), a 5xx, a timeout or a connection error with
 exponential backoff and jitter, at most ``max_retries`` times, then ``ProviderUnavailableError``.
 The create asks the API to hold the response until the prediction is done (``Prefer: wait``),
-then polls. A prediction still running ``timeout_s`` after its creation is canceled and raises
+then polls (the client itself retries a poll answered 429/503/504, within our deadline).
+A prediction still running ``timeout_s`` after its creation is canceled and raises
 ``ProviderTimeoutError``; ``failed``/``canceled`` raise ``PredictionFailedError`` with
 Replicate's message, or ``SafetyRefusalError`` for a safety refusal. Outputs are downloaded at
 once (Replicate deletes them after an hour), bounded in size and time, without the API token;
@@ -36,6 +37,7 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -45,7 +47,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
-from avatar_pipeline.imaging.providers.base import ImageProvider
+from avatar_pipeline.imaging.providers.base import UNKNOWN_VERSION, ImageProvider
 from avatar_pipeline.imaging.providers.replicate_models import (
     ASPECT_TOLERANCE,
     DEFAULT_COST_PER_IMAGE,
@@ -309,7 +311,7 @@ class ReplicateProvider(ImageProvider):
                 )
             except TimeoutError:
                 continue  # the deadline check above cancels it
-            except (ReplicateError, httpx.TransportError) as exc:
+            except (ReplicateError, httpx.TransportError, ValueError) as exc:
                 if isinstance(exc, ReplicateError) and not _retryable(exc.status):
                     await self._cancel(clients, prediction.id)
                     raise self._rejected(exc, f"poll prediction {prediction.id}", model) from None
@@ -365,29 +367,20 @@ class ReplicateProvider(ImageProvider):
                 ) from exc
         last = ""
         for attempt in range(min(self.max_retries, 2) + 1):
+            if attempt:
+                await asyncio.sleep(self._backoff(attempt - 1))
             try:
-                async with asyncio.timeout(self.download_timeout_s):
-                    async with clients.http.stream("GET", url) as response:
-                        if response.status_code != 200:
-                            last = f"HTTP {response.status_code}"
-                            if response.status_code < 500 and response.status_code != 429:
-                                break
-                        else:
-                            chunks, size = [], 0
-                            async for chunk in response.aiter_bytes():
-                                size += len(chunk)
-                                if size > MAX_OUTPUT_BYTES:
-                                    raise InvalidProviderOutputError(
-                                        f"output of prediction {prediction_id} on {model} is "
-                                        f"larger than {MAX_OUTPUT_BYTES // 2**20} MB",
-                                        provider=self.name,
-                                        prediction_id=prediction_id,
-                                    )
-                                chunks.append(chunk)
-                            return b"".join(chunks)
+                async with (
+                    asyncio.timeout(self.download_timeout_s),
+                    clients.http.stream("GET", url) as response,
+                ):
+                    if response.status_code == 200:
+                        return await self._read_bounded(response, prediction_id, model)
+                    last = f"HTTP {response.status_code}"
+                    if not _retryable(response.status_code):
+                        break
             except (httpx.HTTPError, TimeoutError) as exc:
                 last = self._describe(exc)
-            await asyncio.sleep(self._backoff(attempt))
         raise InvalidProviderOutputError(
             f"could not download the output of prediction {prediction_id} on {model} ({last}); "
             "Replicate keeps outputs for an hour only: run the request again",
@@ -395,10 +388,31 @@ class ReplicateProvider(ImageProvider):
             prediction_id=prediction_id,
         )
 
+    async def _read_bounded(
+        self, response: httpx.Response, prediction_id: str, model: str
+    ) -> bytes:
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > MAX_OUTPUT_BYTES:
+                raise InvalidProviderOutputError(
+                    f"output of prediction {prediction_id} on {model} is larger than "
+                    f"{MAX_OUTPUT_BYTES // 2**20} MiB",
+                    provider=self.name,
+                    prediction_id=prediction_id,
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     # -- retries -------------------------------------------------------------------------------
 
     async def _with_retries(
-        self, what: str, model: str, call: Any, *, count_attempts: bool = False
+        self,
+        what: str,
+        model: str,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        count_attempts: bool = False,
     ) -> Any:
         last = ""
         for attempt in range(self.max_retries + 1):
@@ -418,6 +432,9 @@ class ReplicateProvider(ImageProvider):
             except (httpx.TransportError, TimeoutError) as exc:  # timeouts, refused/reset
                 delay = self._backoff(attempt)
                 last = self._describe(exc)
+            except ValueError as exc:  # not JSON, or not a prediction: a proxy's error page?
+                delay = self._backoff(attempt)
+                last = f"unreadable response ({type(exc).__name__})"
             if attempt == self.max_retries:
                 break
             logger.warning("could not %s (%s); retry %d/%d in %.2f s", what, last,
@@ -471,13 +488,17 @@ class ReplicateProvider(ImageProvider):
     # -- helpers -------------------------------------------------------------------------------
 
     def _version_of(self, model: str) -> str:
-        return self.pinned_versions.get(model) or self._known_versions.get(model) or "latest"
+        known = self.pinned_versions.get(model) or self._known_versions.get(model)
+        return known or UNKNOWN_VERSION
 
     def _loop_clients(self) -> _LoopClients:
         loop = asyncio.get_running_loop()
         with self._clients_lock:
             clients = self._clients.get(loop)
             if clients is None:
+                # Clients of finished loops (one per asyncio.run) can only be dropped.
+                for old in [old for old in self._clients if old.is_closed()]:
+                    del self._clients[old]
                 timeout = httpx.Timeout(self.http_timeout_s, connect=min(10.0, self.http_timeout_s))
                 api = replicate.Client(
                     api_token=self.__token,

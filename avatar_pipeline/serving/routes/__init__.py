@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from avatar_pipeline.serving.routes import assets, characters, files, kits, scenes
+from avatar_pipeline.serving.routes import assets, characters, files, kits, review, scenes
 
 api_router = APIRouter()
 api_router.include_router(scenes.router)
@@ -10,5 +10,6 @@ api_router.include_router(kits.router)
 api_router.include_router(assets.router)
 api_router.include_router(characters.router)
 api_router.include_router(files.router)
+api_router.include_router(review.router)
 
 __all__ = ["api_router"]

@@ -1,4 +1,4 @@
-"""A kit's assets (admin only): validated uploads, listing with signed URLs, metadata, soft delete."""
+"""A kit's assets (admin only): validated uploads, signed-URL listing, metadata, soft delete."""
 
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ def upload_asset(
             f"kit {kit.id} ({kit.name!r}) is archived; set its status back to 'draft' before "
             "uploading to it"
         )
+    expression, pose = expression or None, pose or None  # HTML forms send "" for empty fields
     label = _check_slot_fields(asset_type, expression, pose)
     data = read_limited(file.file, limits.max_bytes, file.filename)
     image = normalize_image(data, limits, file.filename)

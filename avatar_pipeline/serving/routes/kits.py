@@ -144,7 +144,7 @@ def generate_anchors(
     kit_id: uuid.UUID,
     body: GenerationRequestCreate | None = None,
 ) -> GenerationRequestPublic:
-    """Ask the pipeline to generate the anchors from the kit's prompts (a Dagster sensor runs it)."""
+    """Ask the pipeline to generate the anchors from the kit's prompts (a sensor picks it up)."""
     return _request(session, admin, kit_id, "anchors", body)
 
 
