@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one clear line for a person, not a traceback
         from avatar_pipeline.catalog.errors import CatalogError
 
-        if isinstance(exc, CatalogError | ValueError):
+        if isinstance(exc, CatalogError | ValueError | LookupError):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         raise

@@ -66,9 +66,7 @@ async def build(args: argparse.Namespace) -> tuple[Image.Image, Image.Image, lis
 
     portrait = await timed(
         provider.generate(
-            GenerateRequest(
-                portrait_prompt(kit), kit.negative_prompt, size, size, seed=args.seed
-            )
+            GenerateRequest(portrait_prompt(kit), kit.negative_prompt, size, size, seed=args.seed)
         )
     )
 

@@ -391,6 +391,9 @@ def test_parser_uses_word_boundaries_and_ignores_unknown_words() -> None:
     for expression in DEFAULT_EXPRESSIONS:
         assert parse_prompt(expression_prompt(KIT, expression)).expression == expression.name
     assert parse_prompt("a red-haired, blue-eyed knight").eye_colour.name == "blue"  # type: ignore[union-attr]
+    layered = parse_prompt("wearing a white blouse under a green cardigan")
+    assert (layered.outfit_kind, layered.outfit_colour.name) == ("cardigan", "green")  # type: ignore[union-attr]
+    assert layered.accent_colour.name == "white"  # type: ignore[union-attr]
     assert parse_prompt("warm smile").palette is None
     assert parse_prompt("warm palette").palette == "warm"
 
@@ -403,12 +406,16 @@ def test_negative_prompt_only_excludes() -> None:
         identity = identity_from_prompt(parse_prompt("a girl"), seed, exclusions)
         assert identity.accessory != "glasses"
         assert identity.hair_length != "short" and identity.hair_colour != "blonde"
-    # A negative prompt never adds a trait: the same seed without it differs only where excluded.
+    # Excluding one trait leaves every other seeded trait of the character as it was.
     plain = identity_from_prompt(parse_prompt("a girl"), 3)
-    assert parse_prompt("glasses").accessories == ["glasses"]
-    assert identity_from_prompt(parse_prompt("a girl"), 3, parse_negative("red eyes")).hair_rgb == (
-        plain.hair_rgb
-    )
+    no_red_eyes = identity_from_prompt(parse_prompt("a girl"), 3, parse_negative("red eyes"))
+    assert no_red_eyes.eye_colour != "red"
+    differing = {name for name, value in vars(plain).items() if getattr(no_red_eyes, name) != value}
+    assert differing <= {"eye_colour", "eye_rgb"}
+    # ... and a negative prompt never adds one: "glasses" there never puts glasses on.
+    assert parse_negative("glasses").accessories == {"glasses"}
+    assert parse_prompt("with glasses").accessories == ["glasses"]
+    assert parse_prompt("no glasses, without a ribbon").accessories == []
 
 
 # -- async behaviour and speed ---------------------------------------------------------------

@@ -17,7 +17,6 @@ from avatar_pipeline.consistency.embedders.openclip import (
 from avatar_pipeline.consistency.embedders.perceptual import PERCEPTUAL_MODEL, PerceptualEmbedder
 from avatar_pipeline.consistency.embedders.thresholds import (
     DEFAULT_THRESHOLDS,
-    PERCEPTUAL_CALIBRATION,
     thresholds_for,
 )
 from avatar_pipeline.consistency.types import Embedder
@@ -32,7 +31,6 @@ EmbedderKind = Literal["auto", "clip", "perceptual"]
 __all__ = [
     "ALLOW_DOWNLOAD_ENV",
     "DEFAULT_THRESHOLDS",
-    "PERCEPTUAL_CALIBRATION",
     "PERCEPTUAL_MODEL",
     "EmbedderKind",
     "EmbedderUnavailableError",

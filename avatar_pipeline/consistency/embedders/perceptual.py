@@ -13,7 +13,7 @@ the cosine similarity of two embeddings is the weight²-averaged cosine of its b
 The histograms cover the whole image, not a central crop: the portrait anchor and a full-body
 pose show the same hair, skin, outfit and background colours in different proportions, and the
 layout-bound pHash alone cannot tell a new framing from a new character. The weights were
-chosen on offline-provider renders (see ``thresholds.PERCEPTUAL_CALIBRATION``). It has no text
+chosen on offline-provider renders (numbers in ``thresholds.py``). It has no text
 tower, so expression adherence cannot be scored with it.
 """
 
@@ -29,7 +29,7 @@ from avatar_pipeline.consistency.types import EmbedderInfo
 PERCEPTUAL_MODEL = "phash+colorhash+hsv-v1"
 
 # Block weights (relative; squared weights are each block's share of the cosine).
-BLOCK_WEIGHTS: dict[str, float] = {"phash": 0.3, "colorhash": 0.6, "hsv": 0.6, "hsv_fine": 1.0}
+BLOCK_WEIGHTS: dict[str, float] = {"phash": 0.3, "colorhash": 0.3, "hsv": 1.0, "hsv_fine": 1.0}
 
 _PHASH_SIZE = 16
 _COLORHASH_BINBITS = 3

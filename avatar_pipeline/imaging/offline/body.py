@@ -29,10 +29,13 @@ class Skeleton:
     lifted_foot: str | None = None  # "right" when walking
 
 
-def skeleton(pose: str, expression: str, bw: float) -> Skeleton:
+def skeleton(
+    pose: str, expression: str, bw: float, head_shift: Point = (0.0, 0.0), swing: float = 0.0
+) -> Skeleton:
+    """Joint positions for ``pose``; ``head_shift`` moves the chin hand, ``swing`` the arms."""
     sl, sr = (-0.9 * bw, 2.0), (0.9 * bw, 2.0)
-    hang_l = (sl, (-1.28 * bw, 2.95), (-1.38 * bw, 3.95))
-    hang_r = (sr, (1.28 * bw, 2.95), (1.38 * bw, 3.95))
+    hang_l = (sl, (-1.28 * bw - swing, 2.95), (-1.38 * bw - 1.6 * swing, 3.95))
+    hang_r = (sr, (1.28 * bw + swing, 2.95), (1.38 * bw + 1.6 * swing, 3.95))
     legs_l = ((-0.42, 4.0), (-0.44, 6.15), (-0.45, 8.1))
     legs_r = ((0.42, 4.0), (0.44, 6.15), (0.45, 8.1))
     left_arm, right_arm, lifted = hang_l, hang_r, None
@@ -50,7 +53,8 @@ def skeleton(pose: str, expression: str, bw: float) -> Skeleton:
         legs_l = ((-0.45, 4.05), (-0.66, 4.75), (-0.7, 6.4))
         legs_r = ((0.45, 4.05), (0.66, 4.75), (0.7, 6.4))
     if expression == "thinking":
-        left_arm = (sl, (-0.98 * bw, 2.9), (-0.34, 1.32))
+        dx, dy = head_shift
+        left_arm = (sl, (-0.98 * bw, 2.9), (-0.34 + dx, 1.32 + dy))
     return Skeleton(left_arm, right_arm, legs_l, legs_r, lifted)
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import colorsys
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from avatar_pipeline.imaging.offline.prompt_parser import ColourWord, Exclusions, PromptTraits
 
 RGB = tuple[int, int, int]
+T = TypeVar("T")
 
 COLOURS: dict[str, RGB] = {
     "black": (40, 36, 48),
@@ -217,11 +219,16 @@ FRAMINGS = ("portrait", "fullbody")
 
 @dataclass(frozen=True)
 class RenderState:
-    """What one image shows of the character: expression, pose and framing."""
+    """What one image shows of the character: expression, pose and framing.
+
+    ``variation`` seeds small non-identity differences between renders of the same state (head
+    position, arm swing), as two takes of one drawing would have; 0 draws the canonical take.
+    """
 
     expression: str = "neutral"
     pose: str = "standing"
     framing: str = "portrait"  # portrait (shoulders up) | fullbody
+    variation: int = 0
 
     def __post_init__(self) -> None:
         for value, allowed in (
@@ -233,9 +240,13 @@ class RenderState:
                 raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
 
 
+def _choose(rng: random.Random, pool: Sequence[T]) -> T:
+    """One item for exactly one ``rng.random()`` draw (so exclusions never shift later draws)."""
+    return pool[int(rng.random() * len(pool))]
+
+
 def _pick(rng: random.Random, pool: tuple[str, ...], excluded: frozenset[str]) -> str:
-    allowed = tuple(p for p in pool if p not in excluded) or pool
-    return rng.choice(allowed)
+    return _choose(rng, tuple(p for p in pool if p not in excluded) or pool)
 
 
 def style_from_traits(traits: PromptTraits, base: StyleTraits | None = None) -> StyleTraits:
@@ -264,27 +275,27 @@ def identity_from_prompt(
     seeded = {
         "hair_colour": _pick(rng, HAIR_POOL, ex.hair_colours),
         "hair_length": _pick(rng, HAIR_LENGTHS, ex.hair_lengths),
-        "bangs": rng.choice(BANGS),
+        "bangs": _choose(rng, BANGS),
         "ahoge": rng.random() < 0.4,
         "side_locks": rng.random() < 0.6,
         "hair_volume": round(rng.uniform(1.0, 1.12), 3),
         "eye_colour": _pick(rng, EYE_POOL, ex.eye_colours),
-        "eye_shape": rng.choice(EYE_SHAPES),
+        "eye_shape": _choose(rng, EYE_SHAPES),
         "eye_size": round(rng.uniform(0.88, 1.14), 3),
-        "skin_rgb": rng.choice(SKIN_TONES),
-        "face_shape": rng.choice(FACE_SHAPES),
+        "skin_rgb": _choose(rng, SKIN_TONES),
+        "face_shape": _choose(rng, FACE_SHAPES),
         "outfit_kind": _pick(rng, OUTFIT_POOL, ex.outfit_kinds),
         "outfit_colour": _pick(rng, OUTFIT_COLOUR_POOL, ex.outfit_colours),
-        "accent": rng.choice(ACCENT_POOL),
-        "bottom": rng.choice(BOTTOM_POOL),
-        "shoe": rng.choice(("black", "brown", "maroon", "white", "navy")),
+        "accent": _choose(rng, ACCENT_POOL),
+        "bottom": _choose(rng, BOTTOM_POOL),
+        "shoe": _choose(rng, ("black", "brown", "maroon", "white", "navy")),
         "accessory": _pick(rng, ACCESSORY_POOL, ex.accessories),
-        "accessory_colour": rng.choice(("red", "pink", "yellow", "blue", "white", "purple")),
+        "accessory_colour": _choose(rng, ("red", "pink", "yellow", "blue", "white", "purple")),
         "background_hue": rng.random(),
-        "background_pattern": rng.choice(BACKGROUND_PATTERNS),
+        "background_pattern": _choose(rng, BACKGROUND_PATTERNS),
         "head_scale": round(rng.uniform(0.92, 1.1), 3),
         "body_width": round(rng.uniform(0.9, 1.12), 3),
-        "bottom_kind": rng.choice(("skirt", "trousers", "shorts")),
+        "bottom_kind": _choose(rng, ("skirt", "trousers", "shorts")),
     }
     hair = traits.hair_colour or ColourWord(seeded["hair_colour"])
     eyes = traits.eye_colour or ColourWord(seeded["eye_colour"])

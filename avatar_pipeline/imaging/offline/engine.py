@@ -54,6 +54,17 @@ class ReferenceImageError(ValueError):
     """A reference image could not be decoded."""
 
 
+def identity_summary(identity: CharacterIdentity) -> dict[str, str]:
+    """The identity in words (for ``ProviderResult.extra`` and generation metadata)."""
+    return {
+        "hair": f"{identity.hair_length} {identity.hair_colour}",
+        "eyes": identity.eye_colour,
+        "outfit": f"{identity.outfit_colour} {identity.outfit_kind}",
+        "accessory": identity.accessory,
+        "style": f"{identity.style.medium}, {identity.style.shading}, {identity.style.palette}",
+    }
+
+
 def derive_seed(*parts: str | bytes) -> int:
     """A stable 31-bit seed from the request's text/bytes (used when the request has none)."""
     digest = hashlib.sha256()
@@ -66,7 +77,8 @@ def derive_seed(*parts: str | bytes) -> int:
 def state_from_prompt(traits: PromptTraits, default: RenderState) -> RenderState:
     """The prompt's expression/pose/framing over ``default`` (unstated parts are kept)."""
     framing = traits.framing or ("fullbody" if traits.pose else default.framing)
-    return RenderState(
+    return replace(
+        default,
         expression=traits.expression or default.expression,
         pose=traits.pose or default.pose,
         framing=framing,
@@ -82,6 +94,7 @@ def generate_png(
     png = encode_png(render(identity, state, width, height), identity, state, renderer)
     return png, {
         "state": asdict(state),
+        "identity": identity_summary(identity),
         "stated_traits": traits.stated_appearance(),
         "seed_used": seed,
     }
@@ -146,6 +159,8 @@ def edit_png(
         state = replace(ref_state, expression=traits.expression or ref_state.expression)
     else:
         state = state_from_prompt(traits, ref_state)
+    # A new take of the drawing, never a pixel copy of the reference (a real model redraws too).
+    state = replace(state, variation=derive_seed(str(seed), prompt) or 1)
     overridden: list[str] = []
     filled: list[str] = []
     if source == "estimated" and strength < OVERRIDE_FROM:
@@ -169,6 +184,7 @@ def edit_png(
     png = encode_png(img, identity, state, renderer)
     return png, {
         "state": asdict(state),
+        "identity": identity_summary(identity),
         "reference_state": asdict(ref_state),
         "references": ref_map,
         "edit_strength_mapping": {

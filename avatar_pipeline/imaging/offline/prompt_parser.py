@@ -102,6 +102,7 @@ OUTFIT_WORDS: dict[str, str] = {
     "blouse": "blouse",
     "shirt": "blouse",
 }
+INNER_GARMENTS = frozenset({"blouse", "tshirt"})  # worn under a cardigan, jacket, ...
 BOTTOM_WORDS: dict[str, str] = {
     "skirt": "skirt",
     "trousers": "trousers",
@@ -308,9 +309,13 @@ def parse_prompt(prompt: str) -> PromptTraits:
                 traits.eye_colour = traits.eye_colour or _colour_before(words, i)
             elif word in OUTFIT_WORDS:
                 colour = _colour_before(words, i)
-                if traits.outfit_kind is None:
-                    traits.outfit_kind = OUTFIT_WORDS[word]
-                    traits.outfit_colour = colour
+                kind = OUTFIT_WORDS[word]
+                if traits.outfit_kind in INNER_GARMENTS and kind not in INNER_GARMENTS:
+                    # "a white blouse under a green cardigan": the outer garment is the outfit
+                    traits.accent_colour = traits.outfit_colour or traits.accent_colour
+                    traits.outfit_kind, traits.outfit_colour = kind, colour
+                elif traits.outfit_kind is None:
+                    traits.outfit_kind, traits.outfit_colour = kind, colour
                 elif colour is not None and traits.accent_colour is None:
                     traits.accent_colour = colour
             elif word in BOTTOM_WORDS and traits.bottom_kind is None:
@@ -320,8 +325,10 @@ def parse_prompt(prompt: str) -> PromptTraits:
                 # "a blonde girl", "a redhead": hair colour without the word "hair".
                 name = "red" if word == "redhead" else COLOUR_WORDS[word]
                 traits.hair_colour = ColourWord(name)
-            if word in ACCESSORY_WORDS and ACCESSORY_WORDS[word] not in traits.accessories:
-                traits.accessories.append(ACCESSORY_WORDS[word])
+            negated = any(w in ("no", "without") for w in words[max(0, i - 2) : i])
+            accessory = ACCESSORY_WORDS.get(word)
+            if accessory and not negated and accessory not in traits.accessories:
+                traits.accessories.append(accessory)
     all_words = _words(text)
     _parse_style(all_words, traits)
     traits.expression = _parse_named(text, all_words, EXPRESSION_WORDS, "expression")
