@@ -61,29 +61,33 @@ def _drawn_kit(size: int) -> list[bytes]:
 
 
 def _offline_kit(size: int) -> list[bytes] | None:
-    """Portrait, full body, 8 expressions and 4 poses from the offline provider, if present."""
+    """Portrait, full body, 8 expressions and 4 poses from the offline provider, made with the
+    pipeline's own prompts (None when the offline provider is not importable)."""
     try:
+        from avatar_pipeline.domain import prompts
+        from avatar_pipeline.domain.vocab import DEFAULT_EXPRESSIONS, DEFAULT_POSES
         from avatar_pipeline.imaging.providers.offline import OfflineProvider
-
         from avatar_pipeline.imaging.types import EditRequest, GenerateRequest
     except ImportError:
         return None
 
+    kit = prompts.KitPrompts("a girl with red hair and green eyes in a blue cardigan", "anime")
+
     async def make() -> list[bytes]:
         provider = OfflineProvider()
-        prompt = "a girl with red hair and green eyes, anime style"
-        portrait = (
-            await provider.generate(GenerateRequest(prompt, width=size, height=size, seed=7))
-        ).images[0]
-        edits = ["full body, standing"]
-        edits += [f"{name} expression" for name in EXPRESSION_NAMES]
-        edits += [f"{name} pose, full body" for name in POSE_NAMES]
-        images = [portrait]
-        for index, edit in enumerate(edits):
-            request = EditRequest(
-                f"the same character, {edit}", (portrait,), width=size, height=size, seed=index
-            )
-            images.append((await provider.edit(request)).images[0])
+
+        async def edit(prompt: str, refs: tuple[bytes, ...], seed: int) -> bytes:
+            request = EditRequest(prompt, refs, width=size, height=size, seed=seed)
+            return (await provider.edit(request)).images[0]
+
+        request = GenerateRequest(prompts.portrait_prompt(kit), width=size, height=size, seed=7)
+        portrait = (await provider.generate(request)).images[0]
+        fullbody = await edit(prompts.fullbody_prompt(kit), (portrait,), 1)
+        images = [portrait, fullbody]
+        for i, expression in enumerate(DEFAULT_EXPRESSIONS):
+            images.append(await edit(prompts.expression_prompt(kit, expression), (portrait,), i))
+        for i, pose in enumerate(DEFAULT_POSES):
+            images.append(await edit(prompts.pose_prompt(kit, pose), (portrait, fullbody), i))
         return images
 
     return asyncio.run(make())
@@ -99,7 +103,7 @@ def _candidates(images: list[bytes]) -> list[CandidateInput]:
         for n, img in zip(EXPRESSION_NAMES, expressions, strict=True)
     ]
     out += [
-        CandidateInput(f"pose:{n}", img, fullbody, n, list(POSE_NAMES), POSE_TEMPLATE)
+        CandidateInput(f"pose:{n}", img, anchor, n, list(POSE_NAMES), POSE_TEMPLATE)
         for n, img in zip(POSE_NAMES, poses, strict=True)
     ]
     return out

@@ -58,6 +58,7 @@ class EmbeddingCache:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.save(handle, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+            os.chmod(tmp, 0o644)  # readable by other workers, like any file we write
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -72,6 +73,7 @@ class EmbeddingCache:
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
             json.dump(info.as_dict(), handle, indent=2)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
 
 

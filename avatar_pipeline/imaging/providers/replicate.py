@@ -276,7 +276,7 @@ class ReplicateProvider(ImageProvider):
             )
         raw = await self._download(clients, urls[0], prediction.id, model)
         png, size, fmt = await asyncio.to_thread(
-            verified_png, raw, call.expected_aspect, ASPECT_TOLERANCE[role], prediction.id, model
+            verified_png, raw, call, ASPECT_TOLERANCE[role], prediction.id, model
         )
         return {
             "png": png,

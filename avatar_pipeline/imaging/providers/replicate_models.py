@@ -82,6 +82,7 @@ class ModelCall:
     expected_aspect: float
     seed: int | None
     extra: dict[str, Any] = field(default_factory=dict)
+    expected_size: tuple[int, int] | None = None  # only where the input fixes the pixel size
 
 
 def role_for(operation: str, reference_count: int, *, use_google: bool) -> str:
@@ -103,7 +104,7 @@ def nearest_aspect_ratio(width: int, height: int, choices: tuple[str, ...]) -> s
 
 
 def sizing(role: str, width: int, height: int) -> tuple[dict[str, Any], float]:
-    """The size inputs for ``role`` and the output aspect ratio they should produce."""
+    """The size inputs for ``role`` and the aspect ratio (width / height) they should produce."""
     label = nearest_aspect_ratio(width, height, ASPECT_RATIOS[role])
     if role == "generate" and abs(ratio(label) / (width / height) - 1) > 0.01:
         scale = min(1.0, FLUX11_MAX_SIDE / max(width, height))
@@ -198,14 +199,23 @@ def generate_calls(
             if request.seed is not None:
                 seed = (request.seed + i) % 2**32
                 model_input["seed"] = seed
-        calls.append(ModelCall(model_input, dict(model_input), aspect, seed, extra))
+        size = (model_input["width"], model_input["height"]) if "width" in model_input else None
+        calls.append(ModelCall(model_input, dict(model_input), aspect, seed, extra, size))
     return calls
 
 
 def verified_png(
-    raw: bytes, expected_aspect: float, tolerance: float, prediction_id: str, model: str
+    raw: bytes,
+    call: ModelCall,
+    tolerance: float,
+    prediction_id: str,
+    model: str,
 ) -> tuple[bytes, tuple[int, int], str]:
-    """Decode an output fully, check its shape, and return it as PNG bytes (CPU work)."""
+    """Decode an output fully, check its shape, and return it as PNG bytes (CPU work).
+
+    The aspect ratio must be within ``tolerance`` of the one asked for; where the input fixed
+    the pixel size (FLUX 1.1 Pro's custom size) each side must match within 1 px.
+    """
 
     def bad(reason: str) -> InvalidProviderOutputError:
         return InvalidProviderOutputError(
@@ -232,9 +242,13 @@ def verified_png(
         raise
     except Exception as exc:  # Pillow raises many types for broken files
         raise bad(f"does not decode as an image ({type(exc).__name__}, {len(raw)} bytes)") from exc
-    if abs((width / height) / expected_aspect - 1) > tolerance:
+    if abs((width / height) / call.expected_aspect - 1) > tolerance:
         raise bad(
             f"is {width}x{height} (aspect {width / height:.3f}); the request asked for aspect "
-            f"{expected_aspect:.3f} (tolerance {tolerance:.0%})"
+            f"{call.expected_aspect:.3f} (tolerance {tolerance:.0%})"
         )
+    if call.expected_size is not None:
+        expected_w, expected_h = call.expected_size
+        if abs(width - expected_w) > 1 or abs(height - expected_h) > 1:
+            raise bad(f"is {width}x{height}; the request asked for {expected_w}x{expected_h}")
     return raw, (width, height), fmt
