@@ -35,6 +35,7 @@ from avatar_pipeline.resources import (
 )
 
 PROVIDER_POOL = "image_provider"
+MODEL_UPGRADE_TRIGGER = "model-upgrade"
 
 _GROUP = {
     AssetType.ANCHOR_PORTRAIT: groups.ANCHORS,
@@ -184,6 +185,7 @@ def build_generator(
             height=image_service.image_size,
             reroll=config.reroll,
             trigger=config.trigger,
+            no_regression=config.trigger == MODEL_UPGRADE_TRIGGER,
             improvement_tolerance=consistency.improvement_tolerance,
         ),
         log=log,

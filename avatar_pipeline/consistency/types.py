@@ -39,7 +39,7 @@ class Thresholds:
     copy_max_hamming: int  # phash distance at or below which a derived image is "a copy"
     # ...and only if no region changed more than this (mean grey-level difference, 0-255, of
     # the most-changed cell of a 16x16 grid): an expression edit keeps the pHash but not the face
-    copy_max_local_difference: float = 6.0
+    copy_max_local_difference: float = 4.0
 
 
 @dataclass

@@ -69,6 +69,9 @@ class GenerationOptions:
     height: int = 1024
     reroll: int = 0
     trigger: str = "manual"
+    # Re-generation after a model upgrade must be at least as consistent as the images it
+    # replaces (minus this tolerance); an explicit re-roll or a prompt change need only pass.
+    no_regression: bool = False
     improvement_tolerance: float = 0.0
 
 
@@ -303,7 +306,7 @@ class KitGenerator:
         ]
         current = None
         previous = self._canonical.get(slot.name)
-        if previous is not None:
+        if previous is not None and self.options.no_regression:
             old = await asyncio.to_thread(self.store.get, previous[1], previous[2])
             if old not in {r.image for r in responses}:
                 (old_score,) = await self._score(anchor[1], [CandidateInput(slot.name, old, copy_ref)])

@@ -72,7 +72,9 @@ def _describe(name: str, score: SlotScore) -> str:
     if name == "identity":
         if score.identity is None:
             return "defines the identity (no earlier anchor to compare with)"
-        return f"identity {score.identity:.3f} vs threshold {score.identity_threshold:.3f}"
+        text = f"identity {score.identity:.3f} vs threshold {score.identity_threshold:.3f}"
+        note = getattr(score, "notes", {}).get("identity")
+        return f"{text}; {note}" if note else text
     if name == "adherence":
         if score.adherence_rank is None:
             return f"no text tower in {score.embedder.kind} embedder: not measured"

@@ -11,6 +11,7 @@ import hashlib
 
 import dagster as dg
 
+from avatar_pipeline.assets.kit_images import MODEL_UPGRADE_TRIGGER
 from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
 from avatar_pipeline.assets.provider_models import current_model_versions
 from avatar_pipeline.catalog import repository as repo
@@ -66,10 +67,10 @@ def model_upgrade_schedule(
             requests.append(
                 dg.RunRequest(
                     partition_key=str(kit.id),
-                    run_key=f"model-upgrade:{kit.id}:{versions_tag}",
+                    run_key=f"{MODEL_UPGRADE_TRIGGER}:{kit.id}:{versions_tag}",
                     asset_selection=selection_for(slots),
-                    run_config=kit_run_config("model-upgrade"),
-                    tags={"avatar/trigger": "model-upgrade", "avatar/models": versions_tag},
+                    run_config=kit_run_config(MODEL_UPGRADE_TRIGGER),
+                    tags={"avatar/trigger": MODEL_UPGRADE_TRIGGER, "avatar/models": versions_tag},
                 )
             )
     if not requests:

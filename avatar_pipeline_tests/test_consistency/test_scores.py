@@ -141,7 +141,9 @@ def test_an_edit_that_keeps_the_phash_is_not_a_copy() -> None:
     smile = character_png(1, "happy", size=512)
     distance = perceptual_copy_distance(smile, anchor)
     assert distance <= DEFAULT_THRESHOLDS["perceptual"].copy_max_hamming  # pHash alone: "copy"
-    assert local_difference(smile, anchor) > 6.0
+    assert (
+        local_difference(smile, anchor) > DEFAULT_THRESHOLDS["perceptual"].copy_max_local_difference
+    )
     [score] = score_slots(
         PerceptualEmbedder(),
         anchor=anchor,

@@ -18,15 +18,17 @@ from avatar_pipeline_tests.pipeline_fixtures import (
 )
 
 
-def _sensor_context(instance, pipeline, cursor=None):
-    return dg.build_sensor_context(
-        instance=instance, resources={"catalog": pipeline["catalog"]}, cursor=cursor
-    )
+def _evaluate(sensor, instance, pipeline):
+    # Used as a context manager so the instance it re-opens from its ref is closed again.
+    with dg.build_sensor_context(
+        instance=instance, resources={"catalog": pipeline["catalog"]}
+    ) as context:
+        return sensor(context)
 
 
 def test_new_kit_adds_its_partition_and_requests_a_run_for_it_only(pipeline, instance):
     kit_id = create_kit(pipeline)
-    result = kit_sensor(_sensor_context(instance, pipeline))
+    result = _evaluate(kit_sensor, instance, pipeline)
     assert isinstance(result, dg.SensorResult)
     assert [r.partition_key for r in result.run_requests] == [kit_id]
     assert result.run_requests[0].tags["avatar/trigger"] == "new-kit"
@@ -34,14 +36,14 @@ def test_new_kit_adds_its_partition_and_requests_a_run_for_it_only(pipeline, ins
     assert add.partitions_def_name == KITS_PARTITION_NAME and list(add.partition_keys) == [kit_id]
 
     instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
-    assert isinstance(kit_sensor(_sensor_context(instance, pipeline)), dg.SkipReason)
+    assert isinstance(_evaluate(kit_sensor, instance, pipeline), dg.SkipReason)
 
 
 def test_archived_kit_is_ignored(pipeline, instance):
     kit_id = create_kit(pipeline)
     with pipeline["catalog"].session() as session:
         repo.archive_kit(session, uuid.UUID(kit_id))
-    assert isinstance(kit_sensor(_sensor_context(instance, pipeline)), dg.SkipReason)
+    assert isinstance(_evaluate(kit_sensor, instance, pipeline), dg.SkipReason)
 
 
 def test_generation_request_from_the_api_runs_the_requested_scope(pipeline, instance):
@@ -50,7 +52,7 @@ def test_generation_request_from_the_api_runs_the_requested_scope(pipeline, inst
     with pipeline["catalog"].session() as session:
         request = repo.request_generation(session, kit_id=uuid.UUID(kit_id), scope="expressions")
         request_id = request.id
-    result = kit_sensor(_sensor_context(instance, pipeline))
+    result = _evaluate(kit_sensor, instance, pipeline)
     (run,) = result.run_requests
     assert run.partition_key == kit_id
     assert run.run_key == f"request:{request_id}"
@@ -69,12 +71,12 @@ def test_prompt_change_regenerates_that_kit_only(pipeline, instance):
     for kit_id in (changed, unchanged):
         assert materialize_kit(pipeline, instance, kit_id).success
 
-    assert isinstance(prompt_change_sensor(_sensor_context(instance, pipeline)), dg.SkipReason)
+    assert isinstance(_evaluate(prompt_change_sensor, instance, pipeline), dg.SkipReason)
 
     with pipeline["catalog"].session() as session:
         repo.update_kit(session, uuid.UUID(changed),
                         appearance_prompt="young woman, long blonde hair, blue eyes, red dress")
-    result = prompt_change_sensor(_sensor_context(instance, pipeline))
+    result = _evaluate(prompt_change_sensor, instance, pipeline)
     (run,) = result.run_requests
     assert run.partition_key == changed
     assert run.tags["avatar/trigger"] == "prompt-change"
@@ -90,7 +92,7 @@ def test_changed_expression_definition_regenerates_that_expression_only(pipeline
         meta = dict(shy.generation_metadata)
         meta["slot_definition_hash"] = "older-definition"
         repo.update_asset(session, shy.id, generation_metadata=meta)
-    result = prompt_change_sensor(_sensor_context(instance, pipeline))
+    result = _evaluate(prompt_change_sensor, instance, pipeline)
     (run,) = result.run_requests
     assert {k.to_user_string() for k in run.asset_selection} == {
         "expressions/shy", "consistency_report"
@@ -99,11 +101,11 @@ def test_changed_expression_definition_regenerates_that_expression_only(pipeline
 
 
 def _schedule(instance, pipeline, image_service):
-    context = dg.build_schedule_context(
+    with dg.build_schedule_context(
         instance=instance,
         resources={"catalog": pipeline["catalog"], "image_service": image_service},
-    )
-    return model_upgrade_schedule(context)
+    ) as context:
+        return model_upgrade_schedule(context)
 
 
 def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, instance, tmp_path):

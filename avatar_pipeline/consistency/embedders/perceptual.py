@@ -8,7 +8,9 @@ the cosine similarity of two embeddings is the weight²-averaged cosine of its b
 - ``hsv``: joint hue x saturation x value histogram (12x4x4), square-rooted, so its block
   cosine is the Bhattacharyya coefficient of the two colour distributions,
 - ``hsv_fine``: a finer histogram (18x4x4) raised to the power 1/4, so small areas of a
-  colour (eyes, a ribbon) count almost as much as large ones: which colours are present.
+  colour (eyes, a ribbon) count almost as much as large ones: which colours are present,
+- ``vivid``: a histogram (18x3x3, square-rooted) of the saturated, bright pixels only, so
+  an orange jacket and a purple one differ even when black hair fills most of both images.
 
 The histograms cover the whole image, not a central crop: the portrait anchor and a full-body
 pose show the same hair, skin, outfit and background colours in different proportions, and the
@@ -29,12 +31,21 @@ from avatar_pipeline.consistency.types import EmbedderInfo
 PERCEPTUAL_MODEL = "phash+colorhash+hsv-v1"
 
 # Block weights (relative; squared weights are each block's share of the cosine).
-BLOCK_WEIGHTS: dict[str, float] = {"phash": 0.3, "colorhash": 0.3, "hsv": 1.0, "hsv_fine": 1.0}
+BLOCK_WEIGHTS: dict[str, float] = {
+    "phash": 0.3,
+    "colorhash": 0.3,
+    "hsv": 1.0,
+    "hsv_fine": 1.0,
+    "vivid": 1.0,
+}
 
 _PHASH_SIZE = 16
 _COLORHASH_BINBITS = 3
 _HSV_BINS = (12, 4, 4)
 _HSV_FINE_BINS = (18, 4, 4)
+_VIVID_BINS = (18, 3, 3)
+_VIVID_MIN = 0.25  # saturation x value (0-1) above which a pixel counts as a vivid colour
+_VIVID_FULL_WEIGHT_AT = 0.05  # fraction of vivid pixels from which the vivid block counts fully
 _WORKING_SIDE = 512  # hashes and histograms are computed on a copy at most this large
 
 
@@ -47,12 +58,15 @@ def _bits(hash_value: imagehash.ImageHash) -> np.ndarray:
     return np.where(hash_value.hash.flatten(), 1.0, -1.0)
 
 
-def _hsv_histogram(hsv: np.ndarray, bins: tuple[int, int, int], power: float) -> np.ndarray:
+def _hsv_histogram(
+    hsv: np.ndarray, bins: tuple[int, int, int], power: float, mask: np.ndarray | None = None
+) -> np.ndarray:
     sizes = np.asarray(bins)
     idx = (hsv * sizes) // 256  # per-channel bin index
     flat = (idx[..., 0] * sizes[1] + idx[..., 1]) * sizes[2] + idx[..., 2]
-    counts = np.bincount(flat.ravel(), minlength=int(np.prod(sizes))).astype(np.float64)
-    return (counts / max(counts.sum(), 1.0)) ** power
+    weights = None if mask is None else mask.ravel().astype(np.float64)
+    counts = np.bincount(flat.ravel(), weights=weights, minlength=int(np.prod(sizes)))
+    return (counts.astype(np.float64) / max(float(counts.sum()), 1.0)) ** power
 
 
 class PerceptualEmbedder:
@@ -69,13 +83,20 @@ class PerceptualEmbedder:
         small = image.copy()
         small.thumbnail((_WORKING_SIDE, _WORKING_SIDE), Image.Resampling.BILINEAR)
         hsv = np.asarray(small.convert("HSV"), dtype=np.int64)
+        vivid = hsv[..., 1] * hsv[..., 2] > _VIVID_MIN * 255 * 255
         blocks = {
             "phash": _bits(imagehash.phash(small, hash_size=_PHASH_SIZE)),
             "colorhash": _bits(imagehash.colorhash(small, binbits=_COLORHASH_BINBITS)),
             "hsv": _hsv_histogram(hsv, _HSV_BINS, 0.5),
             "hsv_fine": _hsv_histogram(hsv, _HSV_FINE_BINS, 0.25),
+            "vivid": _hsv_histogram(hsv, _VIVID_BINS, 0.5, vivid),
         }
-        vector = np.concatenate([BLOCK_WEIGHTS[k] * _unit(v) for k, v in blocks.items()])
+        # A handful of vivid pixels (a blush on a pastel character) is no colour signature:
+        # the vivid block fades out below _VIVID_FULL_WEIGHT_AT of the image.
+        scale = {"vivid": min(1.0, float(vivid.mean()) / _VIVID_FULL_WEIGHT_AT)}
+        vector = np.concatenate(
+            [BLOCK_WEIGHTS[k] * scale.get(k, 1.0) * _unit(v) for k, v in blocks.items()]
+        )
         return _unit(vector).astype(np.float32)
 
     def embed_images(self, images: list[bytes]) -> np.ndarray:
@@ -95,4 +116,5 @@ class PerceptualEmbedder:
             + 14 * _COLORHASH_BINBITS
             + int(np.prod(_HSV_BINS))
             + int(np.prod(_HSV_FINE_BINS))
+            + int(np.prod(_VIVID_BINS))
         )
