@@ -11,6 +11,19 @@ import dagster as dg
 from avatar_pipeline.settings import Settings
 
 
+def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    lines = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            if not data.passed:
+                lines.append(
+                    f"{data.asset_key.to_user_string()}: {data.check_name} failed "
+                    f"({data.description}); kept as a candidate, not canonical"
+                )
+    return lines
+
+
 def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) -> int:
     from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
     from avatar_pipeline.assets.reports import consistency_report, fleet_consistency
@@ -29,28 +42,27 @@ def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) ->
     known = set(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
     instance.add_dynamic_partitions(KITS_PARTITION_NAME, [k for k in kit_ids if k not in known])
 
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     job = defs.resolve_job_def("kit_job")
-    failed = []
+    failed, gated_kits = [], []
     for kit_id in kit_ids:
         started = time.perf_counter()
         result = job.execute_in_process(
             instance=instance,
             partition_key=kit_id,
-            run_config={"ops": {"kit_images": {"config": {"trigger": "demo"}}}},
+            run_config={"ops": {"kit_images": {"config": {"trigger": "demo"}}}, **quiet},
             raise_on_error=False,
         )
         elapsed = time.perf_counter() - started
-        print(f"kit {kit_id}: run {result.run_id} {'succeeded' if result.success else 'FAILED'} "
-              f"in {elapsed:.1f}s")
-        if not result.success:
+        gated = _failed_checks(result)
+        verdict = "succeeded" if result.success else "stopped by the consistency gate"
+        print(f"kit {kit_id}: run {result.run_id} {verdict} in {elapsed:.1f}s")
+        for line in gated:
+            print(f"    {line}")
+        if gated:
+            gated_kits.append(kit_id)
+        if not result.success and not gated:
             failed.append(kit_id)
-
-    dg.materialize(
-        [consistency_report, fleet_consistency],
-        selection=[fleet_consistency],
-        instance=instance,
-        resources=resources,
-    )
 
     with catalog.session() as session:
         for kit_id in kit_ids:
@@ -60,6 +72,21 @@ def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) ->
                     repo.approve_kit(session, kit.id)
                 except InvalidTransitionError as exc:
                     print(f"kit {kit.name} not approved: {exc}")
+
+    # A run stopped by the gate skipped its report step (in `dagster dev` the
+    # report_after_failed_gate sensor does this), and approval changed the kits' status.
+    report_job = defs.resolve_job_def("kit_report_job")
+    for kit_id in kit_ids:
+        report_job.execute_in_process(instance=instance, partition_key=kit_id, run_config=quiet)
+    dg.materialize(
+        [consistency_report, fleet_consistency],
+        selection=[fleet_consistency],
+        instance=instance,
+        resources=resources,
+        run_config=quiet,
+    )
+
+    with catalog.session() as session:
         rows = [
             (repo.get_kit(session, uuid.UUID(k)), len(repo.canonical_assets(session, uuid.UUID(k))))
             for k in kit_ids

@@ -11,7 +11,7 @@ with RANDOM weights, saved to a temporary checkpoint and loaded through the same
 weights. The timings are therefore architecture-bound, not weight-bound; the scores are
 meaningless.
 
-    python bench/bench_scoring.py [--reps 3] [--device cpu] [--size 1024]
+    python bench/bench_scoring.py [--reps 5] [--device cpu] [--size 1024]
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, default=1024, help="image side in pixels")
     args = parser.parse_args()

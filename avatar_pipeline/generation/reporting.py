@@ -145,18 +145,20 @@ def write_fleet_report(
     thresholds: Thresholds,
     reports_dir: Path,
 ) -> tuple[Path, str, int]:
-    """Write every (non-archived) kit's report and the fleet index; (index, markdown, kits)."""
+    """Write the fleet index over every (non-archived) kit; (index, markdown, kits).
+
+    The per-kit report files are the ``consistency_report`` asset's; the index links to them.
+    """
     with session_scope(session_factory) as session:
         kit_ids = [str(k.id) for k in repo.list_kits(session) if k.status != "archived"]
     reports = [
-        write_kit_report_for(
+        kit_report(
             kit_id,
             session_factory=session_factory,
             store=store,
             embedder=embedder,
             thresholds=thresholds,
-            reports_dir=reports_dir,
-        ).report
+        )
         for kit_id in kit_ids
     ]
     index = write_fleet_summary(reports, Path(reports_dir))
