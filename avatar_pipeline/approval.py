@@ -4,7 +4,6 @@ A kit becomes ``active`` only through this explicit step (or the API/CLI equival
 only once its required slots are canonical.
 """
 
-
 import uuid
 
 import dagster as dg

@@ -39,11 +39,13 @@ def cmd_where(settings: Settings, _: argparse.Namespace) -> int:
     print(f"catalog          {_redact(settings.catalog_url)}")
     print(f"object store     {build_object_store(settings).describe()}")
     print(f"image provider   {settings.image_provider}")
-    print(f"embedder         {settings.embedder} ({settings.clip_model}, {settings.clip_pretrained})")
+    print(
+        f"embedder         {settings.embedder} ({settings.clip_model}, {settings.clip_pretrained})"
+    )
     print(f"image cache      {settings.image_cache_dir}")
     print(f"embedding cache  {settings.embedding_cache_dir}")
     print(f"reports          {settings.reports_dir}")
-    print(f"dagster home     {os.environ.get('DAGSTER_HOME') or (settings.var_dir / 'dagster').resolve()}")
+    print(f"dagster home     {os.environ.get('DAGSTER_HOME') or (settings.var_dir / 'dagster')}")
     return 0
 
 
@@ -70,14 +72,16 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_migrate_legacy(settings: Settings, args: argparse.Namespace) -> int:
     from avatar_pipeline.catalog.db import make_engine, make_session_factory
-    from avatar_pipeline.catalog.migrate import upgrade_database
     from avatar_pipeline.catalog.legacy import migrate_legacy_avatars
+    from avatar_pipeline.catalog.migrate import upgrade_database
     from avatar_pipeline.storage.factory import build_object_store
 
     upgrade_database(settings.catalog_url)
     factory = make_session_factory(make_engine(settings.catalog_url))
     report = migrate_legacy_avatars(
-        factory, build_object_store(settings), base_dir=Path(args.base_dir) if args.base_dir else None
+        factory,
+        build_object_store(settings),
+        base_dir=Path(args.base_dir) if args.base_dir else None,
     )
     print(report)
     return 1 if getattr(report, "errors", None) else 0
@@ -107,15 +111,12 @@ def cmd_kits(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from avatar_pipeline.assets.reports import report_args
     from avatar_pipeline.generation.reporting import write_fleet_report, write_kit_report_for
     from avatar_pipeline.resources import resources_for_environment
 
-    from avatar_pipeline.assets.reports import report_args
-
     resources = resources_for_environment(settings)
-    kwargs = report_args(
-        resources["catalog"], resources["object_store"], resources["consistency"]
-    )
+    kwargs = report_args(resources["catalog"], resources["object_store"], resources["consistency"])
     if args.kit_id:
         result = write_kit_report_for(args.kit_id, **kwargs)
         print(result.markdown)
@@ -199,7 +200,9 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "kits" and args.action in ("approve", "request") and not args.kit_id:
-        print("avatar-pipeline kits approve|request needs a kit id (see `kits list`)", file=sys.stderr)
+        print(
+            "avatar-pipeline kits approve|request needs a kit id (see `kits list`)", file=sys.stderr
+        )
         return 2
     settings = Settings()
     try:

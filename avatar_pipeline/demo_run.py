@@ -43,6 +43,10 @@ def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) ->
     instance.add_dynamic_partitions(KITS_PARTITION_NAME, [k for k in kit_ids if k not in known])
 
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    # Record the provider's model versions first, so later upgrades show as stale in the UI.
+    defs.resolve_job_def("observe_provider_models_job").execute_in_process(
+        instance=instance, run_config=quiet
+    )
     job = defs.resolve_job_def("kit_job")
     failed, gated_kits = [], []
     for kit_id in kit_ids:
@@ -100,9 +104,14 @@ def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) ->
     print()
     print("Where to look:")
     print(f"  images         {objects}/avatars/<kit_id>/anchors|expressions|poses/")
-    print(f"  kit reports    {settings.reports_dir}/<kit_id>/report.html (and report.json, contact_sheet.png)")
+    print(
+        f"  kit reports    {settings.reports_dir}/<kit_id>/report.html "
+        "(and report.json, contact_sheet.png)"
+    )
     print(f"  fleet summary  {settings.reports_dir}/index.html")
     print(f"  catalog        {settings.catalog_url}")
-    print(f"  Dagster UI     DAGSTER_HOME={dagster_home} .venv/bin/dagster dev   "
-          "-> http://127.0.0.1:3000 (runs, asset checks, lineage, reports)")
+    print(
+        f"  Dagster UI     DAGSTER_HOME={dagster_home} .venv/bin/dagster dev   "
+        "-> http://127.0.0.1:3000 (runs, asset checks, lineage, reports)"
+    )
     return 1 if failed else 0

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me"  # noqa: S105 - refused outside development
+DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me"
 
 Environment = Literal["local", "development", "test", "production"]
 
@@ -108,9 +108,12 @@ class Settings(BaseSettings):
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`) "
                 "before running with AVATAR_ENVIRONMENT=production."
             )
-        if self.environment == "production" and self.image_provider == "replicate":
-            if self.replicate_api_token is None:
-                raise ValueError("AVATAR_IMAGE_PROVIDER=replicate needs REPLICATE_API_TOKEN set.")
+        if (
+            self.environment == "production"
+            and self.image_provider == "replicate"
+            and self.replicate_api_token is None
+        ):
+            raise ValueError("AVATAR_IMAGE_PROVIDER=replicate needs REPLICATE_API_TOKEN set.")
         return self
 
     @property

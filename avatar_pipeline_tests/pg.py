@@ -9,7 +9,9 @@ from contextlib import contextmanager
 
 import psycopg2
 
-ADMIN_URL = os.environ.get("AVATAR_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+ADMIN_URL = os.environ.get(
+    "AVATAR_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+)
 
 
 def _admin():

@@ -28,7 +28,7 @@ PROVIDER_CALLS: Counter[str] = Counter()
 
 
 class CountingProvider(ImageProvider):
-    """The offline provider, counting calls per (tag, operation): the process boundary we observe."""
+    """The offline provider, counting calls per (tag, operation): the boundary we observe."""
 
     def __init__(self, inner: ImageProvider, tag: str):
         self.inner, self.tag, self.name = inner, tag, inner.name
@@ -125,3 +125,46 @@ def instance() -> dg.DagsterInstance:
 
 
 MaterializeFn = Callable[..., dg.ExecuteInProcessResult]
+
+
+class FlakyProvider(CountingProvider):
+    """Fails every edit whose prompt mentions ``fail_on``; charges ``cost`` per image."""
+
+    def __init__(self, inner: ImageProvider, tag: str, fail_on: str | None, cost: float):
+        super().__init__(inner, tag)
+        self.fail_on, self.cost = fail_on, cost
+
+    async def _priced(self, result: ProviderResult) -> ProviderResult:
+        from dataclasses import replace
+
+        return replace(result, cost_usd=self.cost)
+
+    async def generate(self, request: GenerateRequest) -> ProviderResult:
+        return await self._priced(await super().generate(request))
+
+    async def edit(self, request: EditRequest) -> ProviderResult:
+        from avatar_pipeline.imaging.types import PredictionFailedError
+
+        if self.fail_on and self.fail_on in request.prompt:
+            PROVIDER_CALLS[f"{self.tag}:failed"] += 1
+            raise PredictionFailedError(
+                f"prediction failed: model crashed on {self.fail_on!r}", provider="offline"
+            )
+        return await self._priced(await super().edit(request))
+
+
+class FlakyImageServiceResource(CountingOfflineImageServiceResource):
+    fail_on: str | None = None
+    cost_per_image_usd: float = 0.0
+
+    @property
+    def estimated_cost_per_image_usd(self) -> float:
+        return self.cost_per_image_usd
+
+    def build_provider(self) -> ImageProvider:
+        return FlakyProvider(
+            OfflineProvider(latency_seconds=self.latency_seconds, model_version=self.model_version),
+            self.tag,
+            self.fail_on,
+            self.cost_per_image_usd,
+        )

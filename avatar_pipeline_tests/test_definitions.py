@@ -13,12 +13,19 @@ def test_definitions_load():
     assert {"/".join(s.asset_key_path) for s in ALL_SLOTS} <= keys
     assert {"consistency_report", "fleet_consistency", "provider/edit_model"} <= keys
     assert {j.name for j in defs.resolve_all_job_defs()} >= {
-        "kit_job", "kit_report_job", "approve_kit_job"
+        "kit_job",
+        "kit_report_job",
+        "approve_kit_job",
     }
     assert {s.name for s in defs.sensors} == {
-        "kit_sensor", "prompt_change_sensor", "report_after_failed_gate"
+        "kit_sensor",
+        "prompt_change_sensor",
+        "report_after_failed_gate",
     }
-    assert [s.name for s in defs.schedules] == ["model_upgrade_schedule"]
+    assert {s.name for s in defs.schedules} == {
+        "model_upgrade_schedule",
+        "observe_provider_models_schedule",
+    }
 
 
 def test_lineage_anchors_before_expressions_and_poses():
@@ -33,9 +40,30 @@ def test_lineage_anchors_before_expressions_and_poses():
 def test_every_slot_has_blocking_checks():
     checks = defs.resolve_asset_graph().asset_check_keys
     shy = dg.AssetKey(["expressions", "shy"])
-    assert {c.name for c in checks if c.asset_key == shy} == {
-        "identity", "adherence", "not_a_copy"
-    }
-    spec = next(s for s in defs.resolve_asset_graph().get(shy).assets_def.check_specs
-                if s.asset_key == shy and s.name == "identity")
+    assert {c.name for c in checks if c.asset_key == shy} == {"identity", "adherence", "not_a_copy"}
+    spec = next(
+        s
+        for s in defs.resolve_asset_graph().get(shy).assets_def.check_specs
+        if s.asset_key == shy and s.name == "identity"
+    )
     assert spec.blocking
+
+
+def test_observing_provider_models_records_each_model_version():
+    with dg.instance_for_test() as instance:
+        result = defs.resolve_job_def("observe_provider_models_job").execute_in_process(
+            instance=instance
+        )
+        assert result.success
+        observed = {
+            e.event_specific_data.asset_observation.asset_key.to_user_string(): (
+                e.event_specific_data.asset_observation.tags["dagster/data_version"]
+            )
+            for e in result.all_events
+            if e.event_type_value == "ASSET_OBSERVATION"
+        }
+    assert observed == {
+        "provider/generate_model": "offline/character-renderer@offline-1",
+        "provider/edit_model": "offline/character-renderer@offline-1",
+        "provider/multi_reference_model": "offline/character-renderer@offline-1",
+    }

@@ -37,9 +37,9 @@ async def _floor(latency: float) -> None:
 
 
 def _pipeline_once(latency: float, size: int) -> float:
+    from avatar_pipeline.resources import OfflineImageServiceResource
     from avatar_pipeline_tests.kit_runs import materialize_kit
     from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources
-    from avatar_pipeline.resources import OfflineImageServiceResource
 
     with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
         root = Path(tmp)
@@ -75,14 +75,20 @@ def main() -> None:
 
     critical, sequential = 3 * args.latency, 14 * args.latency
     wall, floor = statistics.median(runs), statistics.median(floors)
-    print(f"one kit, 14 images, {args.latency:.1f} s per image, {args.size}px, "
-          f"median of {args.repeats}")
-    print(f"| measure | seconds | x critical path ({critical:.1f} s) | x sequential ({sequential:.1f} s) |")
+    print(
+        f"one kit, 14 images, {args.latency:.1f} s per image, {args.size}px, "
+        f"median of {args.repeats}"
+    )
+    print(
+        f"| measure | s | x critical path ({critical:.1f} s) | x sequential ({sequential:.1f} s) |"
+    )
     print("|---|---|---|---|")
-    print(f"| bare asyncio graph (floor) | {floor:.2f} | {floor / critical:.2f} | {floor / sequential:.2f} |")
-    print(f"| Dagster kit run | {wall:.2f} | {wall / critical:.2f} | {wall / sequential:.2f} |")
-    print(f"kit run / floor = {wall / floor:.2f}x; target <= 1.5x critical path: "
-          f"{'met' if wall <= 1.5 * critical else 'NOT met'}")
+    for label, value in (("bare asyncio graph (floor)", floor), ("Dagster kit run", wall)):
+        print(f"| {label} | {value:.2f} | {value / critical:.2f} | {value / sequential:.2f} |")
+    print(
+        f"kit run / floor = {wall / floor:.2f}x; target <= 1.5x critical path: "
+        f"{'met' if wall <= 1.5 * critical else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""The Dagster asset graph: provider models -> kit images (anchors, expressions, poses) -> reports."""
+"""The Dagster asset graph: provider models -> kit images -> consistency reports."""

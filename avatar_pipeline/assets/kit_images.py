@@ -7,7 +7,6 @@ asset (own lineage, checks, metadata, staleness) and can be re-materialised alon
 ``expressions/shy`` runs only that call.
 """
 
-
 import asyncio
 import base64
 import io

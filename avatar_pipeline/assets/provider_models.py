@@ -4,7 +4,6 @@ Kit images depend on the model that makes them, so when a provider upgrades a mo
 own staleness marks the affected kit images ("upstream data version changed").
 """
 
-
 import asyncio
 
 import dagster as dg
@@ -24,7 +23,9 @@ MODEL_ROLES: dict[dg.AssetKey, tuple[str, int]] = {
 }
 
 
-def current_model_versions(image_service: ImageServiceResource) -> dict[dg.AssetKey, tuple[str, str]]:
+def current_model_versions(
+    image_service: ImageServiceResource,
+) -> dict[dg.AssetKey, tuple[str, str]]:
     """Role -> (model id, version) the provider would use now, after looking up the latest."""
     provider = image_service.get_service().provider
     latest = asyncio.run(provider.latest_model_versions())
@@ -37,8 +38,11 @@ def current_model_versions(image_service: ImageServiceResource) -> dict[dg.Asset
 
 @dg.multi_observable_source_asset(
     specs=[
-        dg.AssetSpec(key, group_name=groups.PROVIDER, description=f"Provider model for {role[0]}"
-                     f" with {role[1]} reference(s)")
+        dg.AssetSpec(
+            key,
+            group_name=groups.PROVIDER,
+            description=f"Provider model for {role[0]} with {role[1]} reference(s)",
+        )
         for key, role in MODEL_ROLES.items()
     ],
 )

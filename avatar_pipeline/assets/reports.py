@@ -1,6 +1,5 @@
 """Per-kit consistency reports (HTML + JSON + contact sheet) and the fleet summary."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -61,5 +60,9 @@ def fleet_consistency(
     """Every kit's consistency at a glance."""
     index, markdown, n = write_fleet_report(**report_args(catalog, object_store, consistency))
     return dg.MaterializeResult(
-        metadata={"kits": n, "summary": dg.MetadataValue.md(markdown), "index": dg.MetadataValue.path(str(index))}
+        metadata={
+            "kits": n,
+            "summary": dg.MetadataValue.md(markdown),
+            "index": dg.MetadataValue.path(str(index)),
+        }
     )

@@ -47,7 +47,9 @@ DEFAULT_EXPRESSIONS: tuple[ExpressionDef, ...] = (
     ExpressionDef("happy", ("joy", "excitement", "amusement"), "happy expression, bright smile"),
     ExpressionDef("shy", ("embarrassment", "nervousness"), "shy expression, averted eyes"),
     ExpressionDef("flustered", ("surprise_embarrassed", "love"), "flustered expression, blushing"),
-    ExpressionDef("sad", ("sadness", "grief", "disappointment"), "sad expression, downturned mouth"),
+    ExpressionDef(
+        "sad", ("sadness", "grief", "disappointment"), "sad expression, downturned mouth"
+    ),
     ExpressionDef("angry", ("anger", "annoyance"), "angry expression, furrowed brows"),
     ExpressionDef("surprised", ("surprise", "shock"), "surprised expression, wide eyes"),
     ExpressionDef("thinking", ("curiosity", "confusion"), "thinking expression, hand on chin"),

@@ -139,12 +139,19 @@ class KitGenerator:
             self.kit_id = str(kit.id)
             canonical = repo.canonical_assets(session, kit.id)
             self._canonical = {
-                slot: (str(a.id), a.storage_bucket, a.storage_path, dict(a.generation_metadata or {}))
+                slot: (
+                    str(a.id),
+                    a.storage_bucket,
+                    a.storage_path,
+                    dict(a.generation_metadata or {}),
+                )
                 for slot, a in canonical.items()
             }
             manual = [
                 a
-                for a in repo.list_assets(session, kit.id, asset_type=AssetType.ANCHOR_PORTRAIT.value)
+                for a in repo.list_assets(
+                    session, kit.id, asset_type=AssetType.ANCHOR_PORTRAIT.value
+                )
                 if a.source_type in (SourceType.MANUAL_UPLOAD.value, SourceType.IMPORTED.value)
             ]
             primary_id = str(kit.primary_anchor_id) if kit.primary_anchor_id else None
@@ -309,7 +316,9 @@ class KitGenerator:
         if previous is not None and self.options.no_regression:
             old = await asyncio.to_thread(self.store.get, previous[1], previous[2])
             if old not in {r.image for r in responses}:
-                (old_score,) = await self._score(anchor[1], [CandidateInput(slot.name, old, copy_ref)])
+                (old_score,) = await self._score(
+                    anchor[1], [CandidateInput(slot.name, old, copy_ref)]
+                )
                 if old_score.identity is not None:
                     current = {slot.name: old_score.identity}
         scores = await self._score(anchor[1], inputs, current)

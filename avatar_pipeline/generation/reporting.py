@@ -46,7 +46,9 @@ class KitReportResult:
         return float("nan") if value is None else float(value)
 
 
-def _report_assets(session: Session, store: ObjectStore, kit_id: uuid.UUID) -> list[AssetReportInput]:
+def _report_assets(
+    session: Session, store: ObjectStore, kit_id: uuid.UUID
+) -> list[AssetReportInput]:
     """Each slot's canonical asset, plus its newest candidate when that is newer (pending or
     rejected by the gate), so the report shows what failed and why."""
     assets = repo.list_assets(session, kit_id)
@@ -60,7 +62,9 @@ def _report_assets(session: Session, store: ObjectStore, kit_id: uuid.UUID) -> l
         if canonical:
             chosen.append(canonical[-1])
         newest = rows[-1]
-        if not newest.is_canonical and (not canonical or newest.created_at >= canonical[-1].created_at):
+        if not newest.is_canonical and (
+            not canonical or newest.created_at >= canonical[-1].created_at
+        ):
             chosen.append(newest)
     inputs = []
     for asset in chosen:

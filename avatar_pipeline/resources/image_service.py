@@ -24,7 +24,9 @@ class ImageServiceResource(dg.ConfigurableResource):
     _service: ImageService | None = PrivateAttr(default=None)
 
     def build_provider(self) -> ImageProvider:
-        raise NotImplementedError("use OfflineImageServiceResource or ReplicateImageServiceResource")
+        raise NotImplementedError(
+            "use OfflineImageServiceResource or ReplicateImageServiceResource"
+        )
 
     @property
     def estimated_cost_per_image_usd(self) -> float:
@@ -50,7 +52,9 @@ class OfflineImageServiceResource(ImageServiceResource):
     def build_provider(self) -> ImageProvider:
         from avatar_pipeline.imaging.providers.offline import OfflineProvider
 
-        return OfflineProvider(latency_seconds=self.latency_seconds, model_version=self.model_version)
+        return OfflineProvider(
+            latency_seconds=self.latency_seconds, model_version=self.model_version
+        )
 
 
 class ReplicateImageServiceResource(ImageServiceResource):

@@ -6,7 +6,6 @@ consistency gate and are at least as consistent as the images they replace; unti
 old images stay canonical.
 """
 
-
 import hashlib
 
 import dagster as dg
@@ -17,7 +16,7 @@ from avatar_pipeline.assets.provider_models import current_model_versions
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.domain.vocab import SourceType
 from avatar_pipeline.generation.slots import ALL_SLOTS, PORTRAIT
-from avatar_pipeline.jobs import kit_job
+from avatar_pipeline.jobs import kit_job, observe_provider_models_job
 from avatar_pipeline.resources import CatalogResource, ImageServiceResource
 from avatar_pipeline.sensors.selection import kit_run_config, selection_for
 
@@ -76,3 +75,12 @@ def model_upgrade_schedule(
     if not requests:
         return dg.SkipReason(f"every kit is on the current model versions ({current})")
     return requests
+
+
+observe_provider_models_schedule = dg.ScheduleDefinition(
+    name="observe_provider_models_schedule",
+    job=observe_provider_models_job,
+    cron_schedule="50 2 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly, before the upgrade check: observe the provider's model versions.",
+)

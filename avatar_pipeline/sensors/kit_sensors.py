@@ -2,7 +2,6 @@
 the pipeline writes canonical assets, and these sensors compare the two.
 """
 
-
 import dagster as dg
 
 from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME, kit_partitions
@@ -50,7 +49,10 @@ def kit_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
                     run_key=f"request:{request.id}",
                     asset_selection=selection_for(slots),
                     run_config=kit_run_config("generation-request"),
-                    tags={"avatar/trigger": "generation-request", "avatar/request": str(request.id)},
+                    tags={
+                        "avatar/trigger": "generation-request",
+                        "avatar/request": str(request.id),
+                    },
                 )
             )
             repo.mark_generation_request(session, request.id, "picked")

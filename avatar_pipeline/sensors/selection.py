@@ -1,6 +1,5 @@
 """Which asset keys a run for some slots of a kit selects (always with the kit's report)."""
 
-
 from collections.abc import Iterable
 
 import dagster as dg

@@ -22,8 +22,17 @@ from avatar_pipeline_tests.pipeline_fixtures import (
 def _assets(resources, kit_id):
     with resources["catalog"].session() as session:
         return [
-            (a.id, a.asset_type, a.expression, a.pose, a.storage_path, a.is_canonical,
-             a.derived_from_id, a.source_type, dict(a.generation_metadata or {}))
+            (
+                a.id,
+                a.asset_type,
+                a.expression,
+                a.pose,
+                a.storage_path,
+                a.is_canonical,
+                a.derived_from_id,
+                a.source_type,
+                dict(a.generation_metadata or {}),
+            )
             for a in repo.list_assets(session, uuid.UUID(kit_id))
         ]
 
@@ -44,7 +53,7 @@ def test_kit_materialises_end_to_end(pipeline, instance, tmp_path: Path):
     assert len(rows) == 14
     by_slot = {}
     for row in rows:
-        asset_id, asset_type, expression, pose, path, canonical, derived, source, meta = row
+        asset_id, asset_type, expression, pose, path, canonical, _, source, meta = row
         slot = meta["slot"]
         by_slot[slot] = row
         assert canonical, slot
@@ -59,8 +68,17 @@ def test_kit_materialises_end_to_end(pipeline, instance, tmp_path: Path):
         with Image.open(file) as img:
             assert img.size == (384, 384)
         # provenance
-        for field in ("provider", "model", "model_version", "prompt", "seed", "latency_ms",
-                      "cost_usd", "fingerprint", "consistency"):
+        for field in (
+            "provider",
+            "model",
+            "model_version",
+            "prompt",
+            "seed",
+            "latency_ms",
+            "cost_usd",
+            "fingerprint",
+            "consistency",
+        ):
             assert field in meta, (slot, field)
         assert "api_token" not in json.dumps(meta)
 
@@ -71,7 +89,10 @@ def test_kit_materialises_end_to_end(pipeline, instance, tmp_path: Path):
     assert by_slot["expression:shy"][6] == portrait_id
     assert by_slot["pose:sitting"][6] == fullbody_id
     assert by_slot["pose:sitting"][8]["reference_asset_ids"] == [str(portrait_id), str(fullbody_id)]
-    assert set(by_slot["expression:happy"][8]["consistency"]["checks"]) >= {"identity", "not_a_copy"}
+    assert set(by_slot["expression:happy"][8]["consistency"]["checks"]) >= {
+        "identity",
+        "not_a_copy",
+    }
 
     with pipeline["catalog"].session() as session:
         kit = repo.get_kit(session, uuid.UUID(kit_id))
@@ -85,15 +106,21 @@ def test_kit_materialises_end_to_end(pipeline, instance, tmp_path: Path):
     assert html.count("data:image/") >= 14
 
     # materialisation metadata a person reads in the UI
-    mats = {
-        e.event_specific_data.materialization.asset_key.to_user_string():
-        e.event_specific_data.materialization.metadata
-        for e in result.get_asset_materialization_events()
-    }
+    events = result.get_asset_materialization_events()
+    materializations = [e.event_specific_data.materialization for e in events]
+    mats = {m.asset_key.to_user_string(): m.metadata for m in materializations}
     happy = mats["expressions/happy"]
     assert happy["preview"].value.startswith("![expression:happy](data:image/jpeg;base64,")
-    for key in ("storage_key", "prompt", "model", "model_version", "seed", "latency_ms",
-                "cost_usd", "asset_id"):
+    for key in (
+        "storage_key",
+        "prompt",
+        "model",
+        "model_version",
+        "seed",
+        "latency_ms",
+        "cost_usd",
+        "asset_id",
+    ):
         assert key in happy, key
 
 
@@ -152,7 +179,8 @@ def test_failing_gate_keeps_previous_canonical(pipeline, instance, tmp_path):
             slot: a.id for slot, a in repo.canonical_assets(session, uuid.UUID(kit_id)).items()
         }
         candidates = [
-            a for a in repo.list_assets(session, uuid.UUID(kit_id))
+            a
+            for a in repo.list_assets(session, uuid.UUID(kit_id))
             if a.expression == "happy" and not a.is_canonical
         ]
     assert canonical_after == canonical_before
@@ -171,8 +199,9 @@ def test_uploaded_portrait_is_never_overwritten(pipeline, instance, tmp_path):
     store = pipeline["object_store"].get_store()
     drawn = asyncio.run(
         OfflineProvider().generate(
-            GenerateRequest("portrait, long red hair, green eyes, blue dress", width=384,
-                            height=384, seed=5)
+            GenerateRequest(
+                "portrait, long red hair, green eyes, blue dress", width=384, height=384, seed=5
+            )
         )
     )
     upload_id = uuid.uuid4()
@@ -180,13 +209,21 @@ def test_uploaded_portrait_is_never_overwritten(pipeline, instance, tmp_path):
     store.put("avatars", path, drawn.images[0])
     with pipeline["catalog"].session() as session:
         repo.register_asset(
-            session, kit_id=uuid.UUID(kit_id), asset_id=upload_id, asset_type="anchor_portrait",
-            storage_path=path, source_type="manual_upload", width=384, height=384,
+            session,
+            kit_id=uuid.UUID(kit_id),
+            asset_id=upload_id,
+            asset_type="anchor_portrait",
+            storage_path=path,
+            source_type="manual_upload",
+            width=384,
+            height=384,
         )
 
     tag = pipeline["image_service"].tag
     result = materialize_kit(
-        pipeline, instance, kit_id,
+        pipeline,
+        instance,
+        kit_id,
         selection=[dg.AssetKey(["anchor_portrait"]), dg.AssetKey(["anchor_fullbody"])],
     )
     assert result.success

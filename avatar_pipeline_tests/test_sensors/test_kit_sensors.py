@@ -57,25 +57,33 @@ def test_generation_request_from_the_api_runs_the_requested_scope(pipeline, inst
     assert run.partition_key == kit_id
     assert run.run_key == f"request:{request_id}"
     selected = {k.to_user_string() for k in run.asset_selection}
-    assert selected == {f"expressions/{e}" for e in (
-        "neutral", "happy", "shy", "flustered", "sad", "angry", "surprised", "thinking"
-    )} | {"consistency_report"}
+    assert selected == {
+        f"expressions/{e}"
+        for e in ("neutral", "happy", "shy", "flustered", "sad", "angry", "surprised", "thinking")
+    } | {"consistency_report"}
     with pipeline["catalog"].session() as session:
         assert repo.pending_generation_requests(session) == []
 
 
 def test_prompt_change_regenerates_that_kit_only(pipeline, instance):
     changed = create_kit(pipeline, name="Yuki Default")
-    unchanged = create_kit(pipeline, name="Kenji Default", character="Kenji",
-                           appearance_prompt="young man, short silver hair, green eyes, hoodie")
+    unchanged = create_kit(
+        pipeline,
+        name="Kenji Default",
+        character="Kenji",
+        appearance_prompt="young man, short silver hair, green eyes, hoodie",
+    )
     for kit_id in (changed, unchanged):
         assert materialize_kit(pipeline, instance, kit_id).success
 
     assert isinstance(_evaluate(prompt_change_sensor, instance, pipeline), dg.SkipReason)
 
     with pipeline["catalog"].session() as session:
-        repo.update_kit(session, uuid.UUID(changed),
-                        appearance_prompt="young woman, long blonde hair, blue eyes, red dress")
+        repo.update_kit(
+            session,
+            uuid.UUID(changed),
+            appearance_prompt="young woman, long blonde hair, blue eyes, red dress",
+        )
     result = _evaluate(prompt_change_sensor, instance, pipeline)
     (run,) = result.run_requests
     assert run.partition_key == changed
@@ -95,7 +103,8 @@ def test_changed_expression_definition_regenerates_that_expression_only(pipeline
     result = _evaluate(prompt_change_sensor, instance, pipeline)
     (run,) = result.run_requests
     assert {k.to_user_string() for k in run.asset_selection} == {
-        "expressions/shy", "consistency_report"
+        "expressions/shy",
+        "consistency_report",
     }
     assert run.tags["avatar/trigger"] == "definition-change"
 
@@ -116,7 +125,9 @@ def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, 
     assert isinstance(same, dg.SkipReason)
 
     upgraded = CountingOfflineImageServiceResource(
-        cache_dir=str(tmp_path / "image_cache"), image_size=384, model_version="offline-2",
+        cache_dir=str(tmp_path / "image_cache"),
+        image_size=384,
+        model_version="offline-2",
         tag=pipeline["image_service"].tag,
     )
     requests = _schedule(instance, pipeline, upgraded)
@@ -128,11 +139,22 @@ def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, 
         before = {s: a.id for s, a in repo.canonical_assets(session, uuid.UUID(kit_id)).items()}
 
     # A gate nothing can pass: the old images stay canonical.
-    strict = {**pipeline, "image_service": upgraded, "consistency": StrictConsistencyResource(
-        embedder="perceptual", embedding_cache_dir=str(tmp_path / "embeddings"),
-        reports_dir=str(tmp_path / "reports"))}
-    failed = materialize_kit(strict, instance, kit_id, selection=list(run.asset_selection),
-                             config={"trigger": "model-upgrade"})
+    strict = {
+        **pipeline,
+        "image_service": upgraded,
+        "consistency": StrictConsistencyResource(
+            embedder="perceptual",
+            embedding_cache_dir=str(tmp_path / "embeddings"),
+            reports_dir=str(tmp_path / "reports"),
+        ),
+    }
+    failed = materialize_kit(
+        strict,
+        instance,
+        kit_id,
+        selection=list(run.asset_selection),
+        config={"trigger": "model-upgrade"},
+    )
     assert not failed.success
     with pipeline["catalog"].session() as session:
         canonical = repo.canonical_assets(session, uuid.UUID(kit_id))
@@ -142,8 +164,13 @@ def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, 
 
     # The normal gate: candidates at least as consistent as the old ones replace them.
     upgraded_run = {**pipeline, "image_service": upgraded}
-    ok = materialize_kit(upgraded_run, instance, kit_id, selection=list(run.asset_selection),
-                         config={"trigger": "model-upgrade"})
+    ok = materialize_kit(
+        upgraded_run,
+        instance,
+        kit_id,
+        selection=list(run.asset_selection),
+        config={"trigger": "model-upgrade"},
+    )
     assert ok.success
     with pipeline["catalog"].session() as session:
         canonical = repo.canonical_assets(session, uuid.UUID(kit_id))
@@ -155,9 +182,14 @@ def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, 
 
 def test_failed_gate_run_still_gets_its_report(pipeline, instance, tmp_path):
     kit_id = create_kit(pipeline)
-    strict = {**pipeline, "consistency": StrictConsistencyResource(
-        embedder="perceptual", embedding_cache_dir=str(tmp_path / "embeddings"),
-        reports_dir=str(tmp_path / "reports"))}
+    strict = {
+        **pipeline,
+        "consistency": StrictConsistencyResource(
+            embedder="perceptual",
+            embedding_cache_dir=str(tmp_path / "embeddings"),
+            reports_dir=str(tmp_path / "reports"),
+        ),
+    }
     result = materialize_kit(strict, instance, kit_id)
     assert not result.success
     failure = result.get_run_failure_event()
