@@ -55,6 +55,8 @@ DEMO_KITS: tuple[DemoKit, ...] = (
 )
 
 DEMO_ADMIN_EMAIL = "art-ops@example.com"
+# Stable ids: seeds derive from the kit id, so the demo renders the same kits on every machine.
+DEMO_NAMESPACE = uuid.UUID("0b8f7d7e-3f0a-4b8e-8f41-5d2f6a9c1e77")
 
 
 def seed_demo(session: Session) -> list[uuid.UUID]:
@@ -81,6 +83,7 @@ def seed_demo(session: Session) -> list[uuid.UUID]:
                 created_by=admin.id,
                 is_default=demo.is_default,
                 description="demo kit",
+                kit_id=uuid.uuid5(DEMO_NAMESPACE, demo.name),
             )
         kit_ids.append(kit.id)
     session.flush()

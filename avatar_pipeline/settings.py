@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     replicate_use_google: bool = Field(
         default=False, description="Use the Google image model (on Replicate) for generate()."
     )
-    replicate_max_concurrency: int = Field(default=8, ge=1)
+    replicate_max_concurrency: int = Field(default=16, ge=1)
     replicate_predictions_per_minute: int = Field(default=600, ge=1)
     replicate_timeout_seconds: float = Field(default=300.0, gt=0)
     replicate_max_retries: int = Field(default=4, ge=0)

@@ -68,8 +68,12 @@ def create_kit(
     description: str | None = None,
     is_default: bool = False,
     status: str = "draft",
+    kit_id: uuid.UUID | None = None,
 ) -> AvatarKit:
-    """Create a kit; raises InvalidPromptError, NotFoundError, ConflictError (second default)."""
+    """Create a kit; raises InvalidPromptError, NotFoundError, ConflictError (second default).
+
+    ``kit_id`` lets an importer keep a stable id (seeds derive from it, so a kit re-created
+    with the same id and prompts reproduces the same images)."""
     name = check_text(name, field="name")
     prompts = KitPrompts(appearance_prompt, style_prompt, negative_prompt).validate()
     check_choice(status, KIT_STATUSES, field="status", constraint="ck_avatar_kits_status")
@@ -88,6 +92,7 @@ def create_kit(
     if created_by is not None:
         created_by = get_user(session, created_by).id
     kit = AvatarKit(
+        **({"id": kit_id} if kit_id is not None else {}),
         name=name,
         description=description,
         appearance_prompt=prompts.appearance_prompt,

@@ -15,10 +15,12 @@ after the object was stored deletes the object again (no orphans).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +100,35 @@ class _Budget:
             self.spent += actual - estimated
 
 
+class _PriorityGate:
+    """One scoring call at a time (the CPU is the limit), anchors first: the full-body anchor
+    is on the kit's critical path (poses wait for it), the expressions are not."""
+
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, priority: int) -> AsyncIterator[None]:
+        if self._busy:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._order += 1
+            heapq.heappush(self._waiting, (priority, self._order, future))
+            await future  # ownership is handed over by the releaser
+        self._busy = True
+        try:
+            yield
+        finally:
+            while self._waiting:
+                _, _, nxt = heapq.heappop(self._waiting)
+                if not nxt.done():
+                    nxt.set_result(None)
+                    break
+            else:
+                self._busy = False
+
+
 class KitGenerator:
     """Produces a kit's selected slots against the catalog, object store and ImageService."""
 
@@ -119,7 +150,6 @@ class KitGenerator:
         self.thresholds = thresholds
         self.options = options or GenerationOptions()
         self._log = log or logger.info
-        self._embed_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ entry point
     async def run(self, kit_id: str, slot_names: Iterable[str] | None = None) -> list[SlotOutcome]:
@@ -129,7 +159,7 @@ class KitGenerator:
         unknown = wanted - {s.name for s in ALL_SLOTS}
         if unknown:
             raise ValueError(f"unknown slots {sorted(unknown)}")
-        self._embed_lock = asyncio.Lock()
+        self._scoring = _PriorityGate()
 
         with session_scope(self.session_factory) as session:
             kit = repo.get_kit(session, uuid.UUID(kit_id))
@@ -271,7 +301,7 @@ class KitGenerator:
         else:
             reason = "first anchor" if previous is None else "prompts changed: new identity"
             self._log(f"{slot.name}: {reason}; it defines the kit's identity")
-        async with self._embed_lock:
+        async with self._scoring.turn(priority=0):
             scores = [
                 await asyncio.to_thread(
                     score_anchor,
@@ -321,7 +351,7 @@ class KitGenerator:
                 )
                 if old_score.identity is not None:
                     current = {slot.name: old_score.identity}
-        scores = await self._score(anchor[1], inputs, current)
+        scores = await self._score(anchor[1], inputs, current, priority=0 if slot.is_anchor else 1)
         return await self._commit(
             slot, responses, scores, derived_from=refs[-1][0], references=[i for i, _ in refs]
         )
@@ -345,8 +375,9 @@ class KitGenerator:
         anchor: bytes,
         inputs: list[CandidateInput],
         current: dict[str, float] | None = None,
+        priority: int = 1,
     ) -> list[SlotScore]:
-        async with self._embed_lock:  # one forward pass at a time; the CPU is the limit
+        async with self._scoring.turn(priority):
             return await asyncio.to_thread(
                 score_slots,
                 self.embedder,

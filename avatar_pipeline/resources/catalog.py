@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from avatar_pipeline.catalog.db import make_engine, make_session_factory, session_scope
 from avatar_pipeline.catalog.migrate import upgrade_database
+
+# URLs this process has already brought to head: Dagster builds a fresh copy of the resource for
+# every run and step, and Alembic's check costs a few hundred milliseconds each time.
+_MIGRATED: set[str] = set()
+_MIGRATE_LOCK = threading.Lock()
 
 
 class CatalogResource(dg.ConfigurableResource):
@@ -28,7 +34,10 @@ class CatalogResource(dg.ConfigurableResource):
     def session_factory(self) -> sessionmaker[Session]:
         if self._factory is None:
             if self.auto_migrate:
-                upgrade_database(self.database_url)
+                with _MIGRATE_LOCK:
+                    if self.database_url not in _MIGRATED:
+                        upgrade_database(self.database_url)
+                        _MIGRATED.add(self.database_url)
             self._factory = make_session_factory(make_engine(self.database_url))
         return self._factory
 

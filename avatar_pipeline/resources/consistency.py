@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,11 @@ from pydantic import Field, PrivateAttr
 from avatar_pipeline.consistency.cache import CachedEmbedder, EmbeddingCache
 from avatar_pipeline.consistency.embedders import load_embedder, thresholds_for
 from avatar_pipeline.consistency.types import Embedder, Thresholds
+
+# Embedders loaded in this process, by configuration: Dagster builds a fresh copy of the resource
+# for every run, and loading (or probing for CLIP weights before falling back) is done once.
+_EMBEDDERS: dict[tuple[str, ...], Embedder] = {}
+_EMBEDDERS_LOCK = threading.Lock()
 
 
 class ConsistencyResource(dg.ConfigurableResource):
@@ -34,16 +40,27 @@ class ConsistencyResource(dg.ConfigurableResource):
 
     def get_embedder(self) -> Embedder:
         if self._embedder is None:
-            embedder = load_embedder(
-                self.embedder,  # type: ignore[arg-type]
-                model_name=self.clip_model,
-                pretrained=self.clip_pretrained,
-                device=self.device,
-                cache_dir=None,
+            key = (
+                self.embedder,
+                self.clip_model,
+                self.clip_pretrained,
+                self.device,
+                self.embedding_cache_dir or "",
             )
-            if self.embedding_cache_dir:
-                embedder = CachedEmbedder(embedder, EmbeddingCache(Path(self.embedding_cache_dir)))
-            self._embedder = embedder
+            with _EMBEDDERS_LOCK:
+                if key not in _EMBEDDERS:
+                    embedder = load_embedder(
+                        self.embedder,  # type: ignore[arg-type]
+                        model_name=self.clip_model,
+                        pretrained=self.clip_pretrained,
+                        device=self.device,
+                        cache_dir=None,
+                    )
+                    if self.embedding_cache_dir:
+                        cache = EmbeddingCache(Path(self.embedding_cache_dir))
+                        embedder = CachedEmbedder(embedder, cache)
+                    _EMBEDDERS[key] = embedder
+                self._embedder = _EMBEDDERS[key]
         return self._embedder
 
     def get_thresholds(self) -> Thresholds:

@@ -19,7 +19,11 @@ class ImageServiceResource(dg.ConfigurableResource):
         default=None, description="Idempotent request cache; None disables it."
     )
     image_size: int = Field(default=1024, description="Width and height of generated images.")
-    max_concurrency: int = Field(default=8, description="Provider calls at once, per process.")
+    max_concurrency: int = Field(
+        default=16,
+        description="Provider calls at once, per process. A kit's widest layer is 9 calls "
+        "(full body + 8 expressions), times candidates_per_slot.",
+    )
     predictions_per_minute: int = Field(default=600, description="Replicate allows 600/min.")
     _service: ImageService | None = PrivateAttr(default=None)
 

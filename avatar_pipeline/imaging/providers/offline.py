@@ -15,6 +15,7 @@ in ``ProviderResult.seed``. ``latency_seconds`` simulates provider latency per i
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from avatar_pipeline.imaging.offline.engine import (
     ReferenceImageError,
@@ -71,9 +72,14 @@ class OfflineProvider(ImageProvider):
     async def latest_model_versions(self) -> dict[str, str]:
         return {OFFLINE_MODEL: self.model_version}
 
-    async def _simulate_latency(self) -> None:
-        if self.latency_seconds > 0:
-            await asyncio.sleep(self.latency_seconds)
+    async def _render(self, func: Any, *args: Any) -> Any:
+        """Run the drawing in a thread *during* the simulated latency, as a remote provider
+        computes during its latency: a call takes max(latency, drawing time), not the sum."""
+        drawing = asyncio.to_thread(func, *args)
+        if self.latency_seconds <= 0:
+            return await drawing
+        result, _ = await asyncio.gather(drawing, asyncio.sleep(self.latency_seconds))
+        return result
 
     async def generate(self, request: GenerateRequest) -> ProviderResult:
         _check_size(request.width, request.height)
@@ -85,8 +91,7 @@ class OfflineProvider(ImageProvider):
         images: list[bytes] = []
         extras: list[dict[str, object]] = []
         for i in range(request.num_images):
-            await self._simulate_latency()
-            png, extra = await asyncio.to_thread(
+            png, extra = await self._render(
                 generate_png,
                 request.prompt,
                 request.negative_prompt,
@@ -115,9 +120,8 @@ class OfflineProvider(ImageProvider):
                 f"edit_strength={request.edit_strength} must be between 0 (identical) and 1"
             )
         seed = request.seed if request.seed is not None else derive_seed(request.prompt, refs[0])
-        await self._simulate_latency()
         try:
-            png, extra = await asyncio.to_thread(
+            png, extra = await self._render(
                 edit_png,
                 request.prompt,
                 refs,
