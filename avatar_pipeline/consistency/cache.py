@@ -11,9 +11,8 @@ into place (atomic).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from avatar_pipeline.consistency.embedders.images import image_sha256
 from avatar_pipeline.consistency.types import Embedder, EmbedderInfo
+from avatar_pipeline.files import atomic_write
 
 TEXT_NAMESPACE = "text"
 
@@ -52,29 +52,16 @@ class EmbeddingCache:
         return vector.astype(np.float32, copy=False)
 
     def put(self, key: str, sha: str, vector: np.ndarray, namespace: str = "") -> None:
-        path = self._path(key, sha, namespace)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha[:8]}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-            os.chmod(tmp, 0o644)  # readable by other workers, like any file we write
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(vector, dtype=np.float32), allow_pickle=False)
+        atomic_write(self._path(key, sha, namespace), buffer.getvalue())
 
     def describe(self, key: str, info: EmbedderInfo) -> None:
         """Write ``embedder.json`` once so a person can tell the folders apart."""
         path = self.root / key / "embedder.json"
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(info.as_dict(), handle, indent=2)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(info.as_dict(), indent=2).encode())
 
 
 @dataclass

@@ -11,8 +11,6 @@ import base64
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from avatar_pipeline.consistency.embedders.images import UndecodableImageError, decode_rgb
 from avatar_pipeline.consistency.types import EmbedderInfo, Thresholds
+from avatar_pipeline.files import atomic_write
 
 THUMBNAIL_PX = 256
 _SLOT_ORDER = ("anchor_portrait", "anchor_fullbody", "expression", "pose", "outfit")
@@ -249,19 +248,6 @@ def build_kit_report(kit: KitReportInput) -> KitReport:
     )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are meant to be read and served
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _data_uri(jpeg: bytes | None) -> str | None:
     return f"data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}" if jpeg else None
 
@@ -324,9 +310,9 @@ def write_kit_report(report: KitReport, out_dir: Path) -> ReportFiles:
     files = ReportFiles(
         folder / "report.html", folder / "report.json", folder / "contact_sheet.png"
     )
-    _atomic_write(files.html, render_kit_html(report).encode())
-    _atomic_write(files.json, json.dumps(report.to_dict(), indent=2, sort_keys=True).encode())
-    _atomic_write(files.contact_sheet_png, render_contact_sheet(report))
+    atomic_write(files.html, render_kit_html(report).encode())
+    atomic_write(files.json, json.dumps(report.to_dict(), indent=2, sort_keys=True).encode())
+    atomic_write(files.contact_sheet_png, render_contact_sheet(report))
     return files
 
 
@@ -391,10 +377,10 @@ def write_fleet_summary(reports: list[KitReport], out_dir: Path) -> Path:
     rows = sorted((_fleet_row(r) for r in reports), key=lambda r: (r["consistent"], r["kit_id"]))
     generated_at = datetime.now(UTC).isoformat()
     payload = {"generated_at": generated_at, "kits": rows}
-    _atomic_write(out_dir / "fleet.json", json.dumps(payload, indent=2, sort_keys=True).encode())
+    atomic_write(out_dir / "fleet.json", json.dumps(payload, indent=2, sort_keys=True).encode())
     html = _TEMPLATES.get_template("fleet_index.html").render(rows=rows, generated_at=generated_at)
     index = out_dir / "index.html"
-    _atomic_write(index, html.encode())
+    atomic_write(index, html.encode())
     return index
 
 

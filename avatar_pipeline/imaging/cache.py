@@ -13,16 +13,14 @@ do not match their recorded sha256 is treated as a miss.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from avatar_pipeline.files import atomic_write
 from avatar_pipeline.imaging.types import ImageResponse, sha256_hex
 
 logger = logging.getLogger(__name__)
@@ -115,26 +113,12 @@ class ImageCache:
         folder = self._dir(response.fingerprint)
         folder.mkdir(parents=True, exist_ok=True)
         for i, data in enumerate(response.images):
-            _atomic_write(folder / f"{response.fingerprint}.{i}.png", data)
+            atomic_write(folder / f"{response.fingerprint}.{i}.png", data)
         record = {
             "image_sha256": [sha256_hex(data) for data in response.images],
             "response": response.to_metadata(),
         }
-        _atomic_write(
+        atomic_write(
             folder / f"{response.fingerprint}.json",
             json.dumps(record, indent=2, sort_keys=True, default=str).encode("utf-8"),
         )
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import os
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from avatar_pipeline.files import TEMP_PREFIX, atomic_write
 from avatar_pipeline.storage.base import (
     ObjectNotFoundError,
     ObjectStore,
@@ -34,22 +34,6 @@ from avatar_pipeline.storage.keys import (
 from avatar_pipeline.storage.signing import resolve_ttl, sign, verify_signed_request
 
 _META_DIR = ".meta"  # not a valid bucket name, so it can never collide with one
-_TEMP_PREFIX = ".tmp-"  # not a valid key segment, so list() can never return one
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=_TEMP_PREFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
 
 
 class LocalObjectStore(ObjectStore):
@@ -104,8 +88,8 @@ class LocalObjectStore(ObjectStore):
         target = self._object_file(bucket, path)
         meta = self._meta_file(bucket, path)
         try:
-            _atomic_write(meta, content_type.encode())
-            _atomic_write(target, bytes(data))
+            atomic_write(meta, content_type.encode())
+            atomic_write(target, bytes(data))
         except OSError as exc:
             raise StorageError(
                 f"could not write {bucket}/{path} under {self.root}: {exc}; check that the "
@@ -153,7 +137,7 @@ class LocalObjectStore(ObjectStore):
         for directory, _subdirs, files in os.walk(start_dir):
             for name in files:
                 relative = (Path(directory) / name).relative_to(bucket_dir).as_posix()
-                if name.startswith(_TEMP_PREFIX) or not relative.startswith(prefix):
+                if name.startswith(TEMP_PREFIX) or not relative.startswith(prefix):
                     continue
                 found.append(relative)
         return sorted(found)
