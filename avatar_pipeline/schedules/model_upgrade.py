@@ -11,14 +11,13 @@ import hashlib
 import dagster as dg
 
 from avatar_pipeline.assets.kit_images import MODEL_UPGRADE_TRIGGER
-from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
 from avatar_pipeline.assets.provider_models import current_model_versions
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.domain.vocab import SourceType
 from avatar_pipeline.generation.slots import ALL_SLOTS, PORTRAIT
 from avatar_pipeline.jobs import kit_job, observe_provider_models_job
 from avatar_pipeline.resources import CatalogResource, ImageServiceResource
-from avatar_pipeline.sensors.selection import kit_run_config, selection_for
+from avatar_pipeline.sensors.selection import kit_run_config, partitioned_kits, selection_for
 
 
 def upgraded_slots(canonical: dict, current: dict[str, str]) -> list[str]:
@@ -54,12 +53,9 @@ def model_upgrade_schedule(
 ):
     current = {model: version for model, version in current_model_versions(image_service).values()}
     versions_tag = hashlib.sha256(repr(sorted(current.items())).encode()).hexdigest()[:12]
-    known = set(context.instance.get_dynamic_partitions(KITS_PARTITION_NAME))
     requests = []
     with catalog.session() as session:
-        for kit in repo.list_kits(session):
-            if kit.status == "archived" or str(kit.id) not in known:
-                continue
+        for kit in partitioned_kits(context.instance, session):
             slots = upgraded_slots(repo.canonical_assets(session, kit.id), current)
             if not slots:
                 continue

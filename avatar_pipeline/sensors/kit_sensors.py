@@ -10,7 +10,12 @@ from avatar_pipeline.domain.vocab import SourceType
 from avatar_pipeline.generation.slots import ALL_SLOTS
 from avatar_pipeline.jobs import kit_job, kit_report_job
 from avatar_pipeline.resources import CatalogResource
-from avatar_pipeline.sensors.selection import kit_run_config, selection_for, slot_names_for_scope
+from avatar_pipeline.sensors.selection import (
+    kit_run_config,
+    partitioned_kits,
+    selection_for,
+    slot_names_for_scope,
+)
 
 
 @dg.sensor(
@@ -100,12 +105,9 @@ def stale_slots(session, kit) -> tuple[str | None, list[str]]:
     "changed expression or pose definition re-generates that slot only.",
 )
 def prompt_change_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
-    known = set(context.instance.get_dynamic_partitions(KITS_PARTITION_NAME))
     run_requests = []
     with catalog.session() as session:
-        for kit in repo.list_kits(session):
-            if kit.status == "archived" or str(kit.id) not in known:
-                continue
+        for kit in partitioned_kits(context.instance, session):
             why, slots = stale_slots(session, kit)
             if not slots:
                 continue

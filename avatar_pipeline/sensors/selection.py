@@ -3,8 +3,12 @@
 from collections.abc import Iterable
 
 import dagster as dg
+from sqlalchemy.orm import Session
 
 from avatar_pipeline.assets.kit_images import slot_asset_key
+from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.catalog.models import AvatarKit
 from avatar_pipeline.domain.vocab import AssetType
 from avatar_pipeline.generation.slots import ALL_SLOTS, slot_named
 
@@ -32,3 +36,9 @@ def selection_for(slot_names: Iterable[str]) -> list[dg.AssetKey]:
 
 def kit_run_config(trigger: str) -> dict:
     return {"ops": {"kit_images": {"config": {"trigger": trigger}}}}
+
+
+def partitioned_kits(instance: dg.DagsterInstance, session: Session) -> list[AvatarKit]:
+    """Kits that are not archived and already have their Dagster partition."""
+    known = set(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    return [k for k in repo.list_kits(session) if k.status != "archived" and str(k.id) in known]
