@@ -15,12 +15,9 @@ after the object was stored deletes the object again (no orphans).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
 import logging
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +34,9 @@ from avatar_pipeline.consistency.scores import (
 )
 from avatar_pipeline.consistency.types import Embedder, SlotScore, Thresholds
 from avatar_pipeline.domain.vocab import AssetType, SourceType
+from avatar_pipeline.generation.budget import KitBudget
 from avatar_pipeline.generation.outcomes import SlotOutcome, SlotStatus
+from avatar_pipeline.generation.scheduling import PriorityGate
 from avatar_pipeline.generation.slots import (
     ALL_SLOTS,
     FULLBODY_SLOT,
@@ -46,7 +45,7 @@ from avatar_pipeline.generation.slots import (
     seed_for,
 )
 from avatar_pipeline.imaging.service import ImageService
-from avatar_pipeline.imaging.types import BudgetExceededError, ImageResponse, ImageServiceError
+from avatar_pipeline.imaging.types import ImageResponse, ImageServiceError
 from avatar_pipeline.storage import keys
 from avatar_pipeline.storage.base import ObjectStore
 
@@ -75,58 +74,6 @@ class GenerationOptions:
     # replaces (minus this tolerance); an explicit re-roll or a prompt change need only pass.
     no_regression: bool = False
     improvement_tolerance: float = 0.0
-
-
-class _Budget:
-    """Per-kit cost budget: refuses a provider call that could exceed it."""
-
-    def __init__(self, kit_id: str, limit: float, already_spent: float, estimate: float):
-        self.kit_id, self.limit, self.spent, self.estimate = kit_id, limit, already_spent, estimate
-        self._lock = threading.Lock()
-
-    def reserve(self, slot: str) -> None:
-        with self._lock:
-            if self.spent + self.estimate > self.limit + 1e-9:
-                raise BudgetExceededError(
-                    f"kit {self.kit_id}: generating {slot} would exceed the kit's cost budget "
-                    f"(spent ${self.spent:.2f} of ${self.limit:.2f}, next image about "
-                    f"${self.estimate:.2f}); raise AVATAR_KIT_COST_BUDGET_USD or reduce "
-                    "candidates_per_slot"
-                )
-            self.spent += self.estimate
-
-    def settle(self, estimated: float, actual: float) -> None:
-        with self._lock:
-            self.spent += actual - estimated
-
-
-class _PriorityGate:
-    """One scoring call at a time (the CPU is the limit), anchors first: the full-body anchor
-    is on the kit's critical path (poses wait for it), the expressions are not."""
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = 0
-
-    @contextlib.asynccontextmanager
-    async def turn(self, priority: int) -> AsyncIterator[None]:
-        if self._busy:
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._order += 1
-            heapq.heappush(self._waiting, (priority, self._order, future))
-            await future  # ownership is handed over by the releaser
-        self._busy = True
-        try:
-            yield
-        finally:
-            while self._waiting:
-                _, _, nxt = heapq.heappop(self._waiting)
-                if not nxt.done():
-                    nxt.set_result(None)
-                    break
-            else:
-                self._busy = False
 
 
 class KitGenerator:
@@ -159,7 +106,7 @@ class KitGenerator:
         unknown = wanted - {s.name for s in ALL_SLOTS}
         if unknown:
             raise ValueError(f"unknown slots {sorted(unknown)}")
-        self._scoring = _PriorityGate()
+        self._scoring = PriorityGate()
 
         with session_scope(self.session_factory) as session:
             kit = repo.get_kit(session, uuid.UUID(kit_id))
@@ -192,7 +139,7 @@ class KitGenerator:
                 else None
             )
             spent = repo.kit_total_cost(session, kit.id)
-        self.budget = _Budget(
+        self.budget = KitBudget(
             kit_id,
             self.options.kit_cost_budget_usd,
             spent,
