@@ -50,3 +50,19 @@ def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:
         e.event_specific_data.materialization.asset_key.to_user_string()
         for e in result.get_asset_materialization_events()
     }
+
+
+def run_checks(
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    kit_id: str,
+    checks: list[dg.AssetCheckKey],
+) -> dg.ExecuteInProcessResult:
+    """Execute only some checks of a kit: a checks-only subset of kit_job, as the UI launches."""
+    from avatar_pipeline.jobs import kit_job
+
+    job = dg.Definitions(assets=KIT_ASSETS, jobs=[kit_job], resources=resources).resolve_job_def(
+        "kit_job"
+    )
+    subset = job.get_subset(asset_selection=set(), asset_check_selection=set(checks))
+    return subset.execute_in_process(instance=instance, partition_key=kit_id, raise_on_error=False)

@@ -209,7 +209,16 @@ def kit_images(
 ):
     """Generate the selected slots of one kit, score them, and promote those that pass."""
     kit_id = context.partition_key
-    selected = [SLOT_BY_KEY[k] for k in context.selected_asset_keys if k in SLOT_BY_KEY]
+    selected_keys = context.selected_asset_keys
+    selected_checks = context.selected_asset_check_keys
+    selected = [s for s in ALL_SLOTS if slot_asset_key(s) in selected_keys]
+    # "Execute checks" in the UI selects checks without their asset: re-score what is stored.
+    checks_only = [
+        s
+        for s in ALL_SLOTS
+        if slot_asset_key(s) not in selected_keys
+        and any(c.asset_key == slot_asset_key(s) for c in selected_checks)
+    ]
     generator = build_generator(
         catalog=catalog,
         object_store=object_store,
@@ -218,15 +227,21 @@ def kit_images(
         config=config,
         log=context.log.info,
     )
-    outcomes = asyncio.run(generator.run(kit_id, [s.name for s in selected]))
+
+    async def produce() -> list[SlotOutcome]:
+        outcomes = await generator.run(kit_id, [s.name for s in selected]) if selected else []
+        if checks_only:
+            outcomes += await generator.recheck(kit_id, [s.name for s in checks_only])
+        return outcomes
+
+    outcomes = asyncio.run(produce())
 
     failures = []
-    selected_checks = context.selected_asset_check_keys
     for outcome in outcomes:
         key = slot_asset_key(outcome.slot)
         if outcome.status is SlotStatus.FAILED:
             failures.append(f"{outcome.slot.name}: {outcome.reason}")
-        if outcome.has_image:
+        if outcome.has_image and key in selected_keys:
             fingerprint = outcome.generation.get("fingerprint") or outcome.asset_id
             yield dg.MaterializeResult(
                 asset_key=key,

@@ -196,6 +196,76 @@ class KitGenerator:
         await asyncio.gather(*tasks)
         return [outcomes[s.name] for s in selected]
 
+    async def recheck(self, kit_id: str, slot_names: Iterable[str]) -> list[SlotOutcome]:
+        """Run the checks again on each slot's newest stored image, with the current embedder
+        and thresholds: no provider call, and canonical flags are left as they are."""
+        wanted = set(slot_names)
+        selected = [s for s in ALL_SLOTS if s.name in wanted]
+        self._scoring = PriorityGate()
+        with session_scope(self.session_factory) as session:
+            kit = repo.get_kit(session, uuid.UUID(kit_id))
+            stored = {}
+            for asset in sorted(repo.list_assets(session, kit.id), key=lambda a: a.created_at):
+                stored[repo.slot_of(asset)] = asset
+            located = {a.id: (a.storage_bucket, a.storage_path) for a in stored.values()}
+            rows = {
+                slot: (
+                    str(a.id),
+                    a.storage_bucket,
+                    a.storage_path,
+                    a.derived_from_id,
+                    a.is_canonical,
+                )
+                for slot, a in stored.items()
+            }
+            primary = (
+                repo.get_asset(session, kit.primary_anchor_id) if kit.primary_anchor_id else None
+            )
+            anchor_location = (primary.storage_bucket, primary.storage_path) if primary else None
+            for row in rows.values():
+                if row[3] is not None and row[3] not in located:
+                    source = repo.get_asset(session, row[3])
+                    located[source.id] = (source.storage_bucket, source.storage_path)
+
+        if anchor_location is None:
+            reason = "the kit has no primary anchor to check against"
+            return [SlotOutcome(slot, SlotStatus.SKIPPED, reason=reason) for slot in selected]
+        anchor = await asyncio.to_thread(self.store.get, *anchor_location)
+        outcomes = []
+        for slot in selected:
+            row = rows.get(slot.name)
+            if row is None:
+                outcomes.append(SlotOutcome(slot, SlotStatus.SKIPPED, reason="no image yet"))
+                continue
+            asset_id, bucket, path, derived_from, canonical = row
+            image = await asyncio.to_thread(self.store.get, bucket, path)
+            if slot is PORTRAIT_SLOT:
+                score = score_anchor(
+                    self.embedder, anchor=image, previous_anchor=None, thresholds=self.thresholds
+                )
+            else:
+                reference = (
+                    await asyncio.to_thread(self.store.get, *located[derived_from])
+                    if derived_from is not None
+                    else anchor
+                )
+                (score,) = await self._score(anchor, [_candidate(slot, image, reference)])
+            outcomes.append(
+                SlotOutcome(
+                    slot,
+                    SlotStatus.REUSED,
+                    asset_id=asset_id,
+                    storage_bucket=bucket,
+                    storage_path=path,
+                    image=image,
+                    score=score,
+                    was_canonical=bool(canonical),
+                    derived_from_id=str(derived_from) if derived_from else None,
+                    reason="re-checked the stored image",
+                )
+            )
+        return outcomes
+
     # ------------------------------------------------------------------ slots
     async def _portrait(self) -> SlotOutcome:
         slot = PORTRAIT_SLOT
@@ -283,11 +353,7 @@ class KitGenerator:
             return SlotOutcome(slot, SlotStatus.FAILED, reason=str(exc))
 
         copy_ref = ref_images[-1]  # the image it was edited from most directly
-        template = POSE_TEMPLATE if slot.asset_type is AssetType.POSE else EXPRESSION_TEMPLATE
-        inputs = [
-            CandidateInput(slot.name, r.image, copy_ref, slot.label, slot.label_set, template)
-            for r in responses
-        ]
+        inputs = [_candidate(slot, r.image, copy_ref) for r in responses]
         current = None
         previous = self._canonical.get(slot.name)
         if previous is not None and self.options.no_regression:
@@ -434,6 +500,12 @@ class KitGenerator:
             + ("promoted to canonical" if score.passed else "kept as a candidate (gate failed)")
         )
         return outcome
+
+
+def _candidate(slot: Slot, image: bytes, reference: bytes) -> CandidateInput:
+    """A candidate for the scorer: adherence ranks the slot's label among its kind's labels."""
+    template = POSE_TEMPLATE if slot.asset_type is AssetType.POSE else EXPRESSION_TEMPLATE
+    return CandidateInput(slot.name, image, reference, slot.label, slot.label_set, template)
 
 
 def _emotion_tags(slot: Slot) -> list[str] | None:

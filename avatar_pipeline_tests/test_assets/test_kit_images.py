@@ -11,7 +11,12 @@ from PIL import Image
 
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.generation.slots import ALL_SLOTS
-from avatar_pipeline_tests.kit_runs import check_evaluations, materialize_kit, materialized_keys
+from avatar_pipeline_tests.kit_runs import (
+    check_evaluations,
+    materialize_kit,
+    materialized_keys,
+    run_checks,
+)
 from avatar_pipeline_tests.pipeline_fixtures import (
     StrictConsistencyResource,
     create_kit,
@@ -233,3 +238,32 @@ def test_uploaded_portrait_is_never_overwritten(pipeline, instance, tmp_path):
         assert kit.primary_anchor_id == upload_id
         portraits = repo.list_assets(session, kit.id, asset_type="anchor_portrait")
         assert [p.id for p in portraits] == [upload_id]
+
+
+def test_checks_alone_rescore_the_stored_image_without_generating(pipeline, instance, tmp_path):
+    kit_id = create_kit(pipeline)
+    assert materialize_kit(pipeline, instance, kit_id).success
+    tag = pipeline["image_service"].tag
+    calls, rows = provider_calls(tag), _assets(pipeline, kit_id)
+    happy = dg.AssetKey(["expressions", "happy"])
+    checks = [dg.AssetCheckKey(happy, name) for name in ("identity", "adherence", "not_a_copy")]
+
+    passed = run_checks(pipeline, instance, kit_id, checks)
+    assert passed.success
+    assert check_evaluations(passed) == {
+        ("expressions/happy", n): True for n in ("identity", "adherence", "not_a_copy")
+    }
+    assert materialized_keys(passed) == set()
+
+    # a stricter gate re-evaluated on the same stored image fails, and changes nothing
+    strict = {
+        **pipeline,
+        "consistency": StrictConsistencyResource(
+            embedder="perceptual",
+            embedding_cache_dir=str(tmp_path / "embeddings"),
+            reports_dir=str(tmp_path / "reports"),
+        ),
+    }
+    failed = run_checks(strict, instance, kit_id, checks)
+    assert check_evaluations(failed)[("expressions/happy", "identity")] is False
+    assert provider_calls(tag) == calls and _assets(pipeline, kit_id) == rows
