@@ -9,13 +9,25 @@ from avatar_pipeline.assets.reports import consistency_report, fleet_consistency
 from avatar_pipeline.jobs import kit_job, kit_report_job, observe_provider_models_job
 from avatar_pipeline.resources import resources_for_environment
 from avatar_pipeline.schedules import model_upgrade_schedule, observe_provider_models_schedule
-from avatar_pipeline.sensors import kit_sensor, prompt_change_sensor, report_after_failed_gate
+from avatar_pipeline.sensors import (
+    generation_request_done,
+    generation_request_failed,
+    kit_sensor,
+    prompt_change_sensor,
+    report_after_failed_gate,
+)
 
 defs = dg.Definitions(
     assets=[provider_models, kit_images, consistency_report, fleet_consistency],
     jobs=[kit_job, kit_report_job, approve_kit_job, observe_provider_models_job],
     schedules=[model_upgrade_schedule, observe_provider_models_schedule],
-    sensors=[kit_sensor, prompt_change_sensor, report_after_failed_gate],
+    sensors=[
+        kit_sensor,
+        prompt_change_sensor,
+        report_after_failed_gate,
+        generation_request_done,
+        generation_request_failed,
+    ],
     resources=resources_for_environment(),
     # Concurrency lives inside the kit step (asyncio); worker processes would cost 5-6 s each.
     executor=dg.in_process_executor,

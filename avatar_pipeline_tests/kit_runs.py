@@ -21,6 +21,7 @@ def materialize_kit(
     *,
     selection: list[dg.AssetKey] | None = None,
     config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     if not instance.has_dynamic_partition(KITS_PARTITION_NAME, kit_id):
         instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
@@ -31,6 +32,7 @@ def materialize_kit(
         resources=resources,
         selection=selection,
         run_config={"ops": {"kit_images": {"config": config or {}}}},
+        tags=tags,
         raise_on_error=False,
     )
 

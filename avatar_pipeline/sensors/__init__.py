@@ -5,5 +5,15 @@ from avatar_pipeline.sensors.kit_sensors import (
     prompt_change_sensor,
     report_after_failed_gate,
 )
+from avatar_pipeline.sensors.request_status import (
+    generation_request_done,
+    generation_request_failed,
+)
 
-__all__ = ["kit_sensor", "prompt_change_sensor", "report_after_failed_gate"]
+__all__ = [
+    "generation_request_done",
+    "generation_request_failed",
+    "kit_sensor",
+    "prompt_change_sensor",
+    "report_after_failed_gate",
+]

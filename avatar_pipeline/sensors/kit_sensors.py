@@ -10,6 +10,7 @@ from avatar_pipeline.domain.vocab import SourceType
 from avatar_pipeline.generation.slots import ALL_SLOTS
 from avatar_pipeline.jobs import kit_job, kit_report_job
 from avatar_pipeline.resources import CatalogResource
+from avatar_pipeline.sensors.request_status import REQUEST_TAG
 from avatar_pipeline.sensors.selection import (
     kit_run_config,
     partitioned_kits,
@@ -56,7 +57,7 @@ def kit_sensor(context: dg.SensorEvaluationContext, catalog: CatalogResource):
                     run_config=kit_run_config("generation-request"),
                     tags={
                         "avatar/trigger": "generation-request",
-                        "avatar/request": str(request.id),
+                        REQUEST_TAG: str(request.id),
                     },
                 )
             )

@@ -202,3 +202,65 @@ def test_failed_gate_run_still_gets_its_report(pipeline, instance, tmp_path):
     request = report_after_failed_gate(context)
     assert isinstance(request, dg.RunRequest)
     assert request.partition_key == kit_id
+
+
+def test_generation_request_is_marked_done_or_failed_when_its_run_ends(
+    pipeline, instance, tmp_path
+):
+    kit_id = create_kit(pipeline)
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
+    with pipeline["catalog"].session() as session:
+        ok_request = repo.request_generation(session, kit_id=uuid.UUID(kit_id), scope="anchors").id
+    (run,) = _evaluate(kit_sensor, instance, pipeline).run_requests
+
+    def finish(sensor, result):
+        event = result.get_run_success_event() if result.success else result.get_run_failure_event()
+        dagster_run = instance.get_run_by_id(result.run_id)
+        context = dg.build_run_status_sensor_context(
+            sensor_name=sensor.name,
+            dagster_event=event,
+            dagster_instance=instance,
+            dagster_run=dagster_run,
+            resources={"catalog": pipeline["catalog"]},
+        )
+        if not result.success:
+            context = context.for_run_failure()
+        return sensor(context)
+
+    from avatar_pipeline.sensors import generation_request_done, generation_request_failed
+
+    succeeded = materialize_kit(
+        pipeline, instance, kit_id, selection=list(run.asset_selection), tags=run.tags
+    )
+    assert succeeded.success
+    finish(generation_request_done, succeeded)
+
+    with pipeline["catalog"].session() as session:
+        bad_request = repo.request_generation(
+            session, kit_id=uuid.UUID(kit_id), scope="expressions"
+        ).id
+    (run,) = _evaluate(kit_sensor, instance, pipeline).run_requests
+    strict = {
+        **pipeline,
+        "consistency": StrictConsistencyResource(
+            embedder="perceptual",
+            embedding_cache_dir=str(tmp_path / "embeddings"),
+            reports_dir=str(tmp_path / "reports"),
+        ),
+    }
+    failed = materialize_kit(
+        strict,
+        instance,
+        kit_id,
+        selection=list(run.asset_selection),
+        tags=run.tags,
+        config={"reroll": 3},
+    )
+    assert not failed.success
+    finish(generation_request_failed, failed)
+
+    with pipeline["catalog"].session() as session:
+        from avatar_pipeline.catalog.models import KitGenerationRequest
+
+        assert session.get(KitGenerationRequest, ok_request).status == "done"
+        assert session.get(KitGenerationRequest, bad_request).status == "failed"
