@@ -21,6 +21,8 @@ def test_definitions_load():
         "kit_sensor",
         "prompt_change_sensor",
         "report_after_failed_gate",
+        "generation_request_done",
+        "generation_request_failed",
     }
     assert {s.name for s in defs.schedules} == {
         "model_upgrade_schedule",
