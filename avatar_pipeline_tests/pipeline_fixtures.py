@@ -68,6 +68,15 @@ class StrictConsistencyResource(ConsistencyResource):
         return Thresholds(identity_min=0.9999, copy_max_hamming=base.copy_max_hamming)
 
 
+def strict_gate(root: Path) -> StrictConsistencyResource:
+    """The consistency resource of ``make_resources(root)``, with a gate nothing derived passes."""
+    return StrictConsistencyResource(
+        embedder="perceptual",
+        embedding_cache_dir=str(root / "embeddings"),
+        reports_dir=str(root / "reports"),
+    )
+
+
 def provider_calls(tag: str) -> int:
     return sum(v for k, v in PROVIDER_CALLS.items() if k.startswith(f"{tag}:"))
 

@@ -18,9 +18,9 @@ from avatar_pipeline_tests.kit_runs import (
     run_checks,
 )
 from avatar_pipeline_tests.pipeline_fixtures import (
-    StrictConsistencyResource,
     create_kit,
     provider_calls,
+    strict_gate,
 )
 
 
@@ -169,11 +169,7 @@ def test_failing_gate_keeps_previous_canonical(pipeline, instance, tmp_path):
         }
 
     strict = dict(pipeline)
-    strict["consistency"] = StrictConsistencyResource(
-        embedder="perceptual",
-        embedding_cache_dir=str(tmp_path / "embeddings"),
-        reports_dir=str(tmp_path / "reports"),
-    )
+    strict["consistency"] = strict_gate(tmp_path)
     happy = dg.AssetKey(["expressions", "happy"])
     result = materialize_kit(strict, instance, kit_id, selection=[happy], config={"reroll": 7})
     assert not result.success  # the blocking check stops the run
@@ -258,11 +254,7 @@ def test_checks_alone_rescore_the_stored_image_without_generating(pipeline, inst
     # a stricter gate re-evaluated on the same stored image fails, and changes nothing
     strict = {
         **pipeline,
-        "consistency": StrictConsistencyResource(
-            embedder="perceptual",
-            embedding_cache_dir=str(tmp_path / "embeddings"),
-            reports_dir=str(tmp_path / "reports"),
-        ),
+        "consistency": strict_gate(tmp_path),
     }
     failed = run_checks(strict, instance, kit_id, checks)
     assert check_evaluations(failed)[("expressions/happy", "identity")] is False

@@ -13,8 +13,8 @@ from avatar_pipeline.sensors import kit_sensor, prompt_change_sensor, report_aft
 from avatar_pipeline_tests.kit_runs import materialize_kit
 from avatar_pipeline_tests.pipeline_fixtures import (
     CountingOfflineImageServiceResource,
-    StrictConsistencyResource,
     create_kit,
+    strict_gate,
 )
 
 
@@ -142,11 +142,7 @@ def test_model_upgrade_regenerates_candidates_that_must_pass_the_gate(pipeline, 
     strict = {
         **pipeline,
         "image_service": upgraded,
-        "consistency": StrictConsistencyResource(
-            embedder="perceptual",
-            embedding_cache_dir=str(tmp_path / "embeddings"),
-            reports_dir=str(tmp_path / "reports"),
-        ),
+        "consistency": strict_gate(tmp_path),
     }
     failed = materialize_kit(
         strict,
@@ -184,11 +180,7 @@ def test_failed_gate_run_still_gets_its_report(pipeline, instance, tmp_path):
     kit_id = create_kit(pipeline)
     strict = {
         **pipeline,
-        "consistency": StrictConsistencyResource(
-            embedder="perceptual",
-            embedding_cache_dir=str(tmp_path / "embeddings"),
-            reports_dir=str(tmp_path / "reports"),
-        ),
+        "consistency": strict_gate(tmp_path),
     }
     result = materialize_kit(strict, instance, kit_id)
     assert not result.success
@@ -242,11 +234,7 @@ def test_generation_request_is_marked_done_or_failed_when_its_run_ends(
     (run,) = _evaluate(kit_sensor, instance, pipeline).run_requests
     strict = {
         **pipeline,
-        "consistency": StrictConsistencyResource(
-            embedder="perceptual",
-            embedding_cache_dir=str(tmp_path / "embeddings"),
-            reports_dir=str(tmp_path / "reports"),
-        ),
+        "consistency": strict_gate(tmp_path),
     }
     failed = materialize_kit(
         strict,
