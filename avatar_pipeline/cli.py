@@ -7,6 +7,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 from avatar_pipeline.settings import Settings
 
@@ -182,7 +183,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the scene-serving API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    for module in _command_modules():
+        COMMANDS.update(module.register(sub))
     return parser
+
+
+# Command groups that live in their own modules (avatar_pipeline/commands/<group>.py); each
+# exposes ``register(subparsers) -> {command name: handler(settings, args) -> int}``.
+COMMAND_MODULES = (
+    "avatar_pipeline.commands.consistency",
+    "avatar_pipeline.commands.models",
+    "avatar_pipeline.commands.users",
+    "avatar_pipeline.commands.episodes",
+    "avatar_pipeline.commands.fleet",
+    "avatar_pipeline.commands.sweep",
+)
+
+
+def _command_modules() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in COMMAND_MODULES:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return found
 
 
 COMMANDS = {

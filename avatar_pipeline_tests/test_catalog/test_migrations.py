@@ -38,7 +38,7 @@ def _tables(engine: Engine) -> set[str]:
 
 def test_head_schema_matches_the_models(catalog_url: str) -> None:
     upgrade_database(catalog_url)
-    assert current_revision(catalog_url) == head_revision() == "0002"
+    assert current_revision(catalog_url) == head_revision() == "0007"
     engine = make_engine(catalog_url)
     try:
         assert _diffs(engine, Base.metadata) == []

@@ -1,0 +1,1 @@
+"""Command groups of ``avatar-pipeline``, one module each (see ``cli.COMMAND_MODULES``)."""
