@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,17 @@ concurrency:
   pools:
     # caps concurrent kit_images steps (each makes up to max_concurrency provider calls)
     default_limit: 4
+# Run hygiene (needs the daemon, which `dagster dev` starts): a run whose worker died is marked
+# failed, and the pool slots of a run that ended or died are freed, so a killed kit run cannot
+# keep its image_provider slot for ever. In-process runs (the demo) are reaped by
+# `avatar-pipeline sweep` and before the demo starts (avatar_pipeline/run_hygiene.py).
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  max_runtime_seconds: 7200
+  poll_interval_seconds: 60
+  free_slots_after_run_end_seconds: 60
 telemetry:
   enabled: false
 """
@@ -43,6 +53,12 @@ def cmd_where(settings: Settings, _: argparse.Namespace) -> int:
     print(
         f"embedder         {settings.embedder} ({settings.clip_model}, {settings.clip_pretrained})"
     )
+    from avatar_pipeline.consistency.embedders.weights import describe_live_scorer
+
+    live = describe_live_scorer(settings.embedder, settings.clip_model, settings.clip_pretrained)
+    print(f"identity scorer  {live}")
+    if settings.thresholds_file:
+        print(f"thresholds file  {settings.thresholds_file}")
     print(f"image cache      {settings.image_cache_dir}")
     print(f"embedding cache  {settings.embedding_cache_dir}")
     print(f"reports          {settings.reports_dir}")
@@ -101,13 +117,31 @@ def cmd_kits(settings: Settings, args: argparse.Namespace) -> int:
                 canonical = repo.canonical_assets(session, kit.id)
                 print(f"{kit.id}  {kit.status:8}  {len(canonical):2} canonical  {kit.name}")
         elif args.action == "approve":
-            kit = repo.approve_kit(session, uuid.UUID(args.kit_id))
+            from avatar_pipeline.catalog.kit_lookup import resolve_kit
+
+            kit = repo.approve_kit(session, resolve_kit(session, args.kit_id).id)
             print(f"kit {kit.id} ({kit.name}) is {kit.status}")
         elif args.action == "request":
+            from avatar_pipeline.catalog.kit_lookup import resolve_kit
+
+            kit = resolve_kit(session, args.kit_id)
             request = repo.request_generation(
-                session, kit_id=uuid.UUID(args.kit_id), scope=args.scope, slots=args.slot or None
+                session,
+                kit_id=kit.id,
+                scope=args.scope,
+                slots=args.slot or None,
+                new_take=args.new_take,
             )
-            print(f"generation request {request.id} pending; the kit sensor picks it up")
+            what = f"a new take of {args.slot[0]}" if args.new_take else "generation"
+            print(
+                f"{what} requested for kit {kit.name!r} (request {request.id}, pending); the kit "
+                "sensor picks it up"
+                + (
+                    "; the take waits next to the current image for you to choose"
+                    if args.new_take
+                    else ""
+                )
+            )
     return 0
 
 
@@ -148,6 +182,14 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from avatar_pipeline.serving.security import serve_bind_check
+
+    refusal, warning = serve_bind_check(settings, args.host)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    if warning:
+        print(warning, file=sys.stderr)
     uvicorn.run("avatar_pipeline.serving.main:app", host=args.host, port=args.port)
     return 0
 
@@ -167,9 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     kits = sub.add_parser("kits", help="list, approve, or request generation of kits")
     kits.add_argument("action", choices=["list", "approve", "request"])
-    kits.add_argument("kit_id", nargs="?")
+    kits.add_argument("kit_id", nargs="?", help="the kit's id or its exact name")
     kits.add_argument("--scope", default="kit", choices=["kit", "anchors", "expressions", "poses"])
     kits.add_argument("--slot", action="append", help="slot name, e.g. expression:shy")
+    kits.add_argument(
+        "--new-take",
+        action="store_true",
+        help="with one --slot: a new take (new seed, paid once) that waits for a person to "
+        "choose it; without it an unchanged slot returns the image already made",
+    )
 
     report = sub.add_parser("report", help="write a kit's report (or the fleet summary)")
     report.add_argument("kit_id", nargs="?")

@@ -28,3 +28,9 @@ observe_provider_models_job = dg.define_asset_job(
     description="Record which model version the provider serves for each role, so kit images "
     "made by an older version show as stale.",
 )
+
+fleet_report_job = dg.define_asset_job(
+    "fleet_report_job",
+    selection=dg.AssetSelection.assets("fleet_consistency"),
+    description="Rebuild the fleet index (every kit's consistency at a glance).",
+)

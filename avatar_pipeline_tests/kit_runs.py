@@ -47,6 +47,31 @@ def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str]
     return out
 
 
+def check_verdicts(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], str]:
+    """(asset key, check name) -> "pass" | "fail" | "unmeasured" (from the check's metadata;
+    an unmeasured check is a non-passing WARN result)."""
+    out = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            verdict = data.metadata.get("verdict")
+            text = verdict.value if verdict is not None else ("pass" if data.passed else "fail")
+            if text == "unmeasured":
+                assert not data.passed and data.severity == dg.AssetCheckSeverity.WARN
+            out[(data.asset_key.to_user_string(), data.check_name)] = text
+    return out
+
+
+def approve(resources: dict[str, Any], kit_id: str) -> None:
+    """Approve the kit as a person does (promotes its pending, not-failed candidates)."""
+    import uuid
+
+    from avatar_pipeline.catalog import repository as repo
+
+    with resources["catalog"].session() as session:
+        repo.approve_kit(session, uuid.UUID(kit_id))
+
+
 def materialized_keys(result: dg.ExecuteInProcessResult) -> set[str]:
     return {
         e.event_specific_data.materialization.asset_key.to_user_string()

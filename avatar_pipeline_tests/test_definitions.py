@@ -16,6 +16,7 @@ def test_definitions_load():
         "kit_job",
         "kit_report_job",
         "approve_kit_job",
+        "fleet_report_job",
     }
     assert {s.name for s in defs.sensors} == {
         "kit_sensor",
@@ -23,11 +24,16 @@ def test_definitions_load():
         "report_after_failed_gate",
         "generation_request_done",
         "generation_request_failed",
+        "generation_request_started",
+        "report_refresh_sensor",
     }
     assert {s.name for s in defs.schedules} == {
         "model_upgrade_schedule",
         "observe_provider_models_schedule",
+        "scene_drift_schedule",
     }
+    assert "scene_drift" in keys
+    assert "scene_drift_job" in {j.name for j in defs.resolve_all_job_defs()}
 
 
 def test_lineage_anchors_before_expressions_and_poses():

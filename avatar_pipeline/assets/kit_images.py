@@ -10,22 +10,28 @@ asset (own lineage, checks, metadata, staleness) and can be re-materialised alon
 import asyncio
 import base64
 import io
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 from PIL import Image
+from pydantic import Field
 
 from avatar_pipeline.assets import groups
-from avatar_pipeline.assets.partitions import kit_partitions
+from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY, produce_kits
+from avatar_pipeline.assets.kit_streaming import stream_outcomes
+from avatar_pipeline.assets.partitions import kit_for_run, kit_partitions
 from avatar_pipeline.assets.provider_models import (
     EDIT_MODEL,
     GENERATE_MODEL,
     MULTI_REFERENCE_MODEL,
 )
+from avatar_pipeline.assets.score_metadata import score_metadata
 from avatar_pipeline.domain.vocab import AssetType
 from avatar_pipeline.generation.generator import GenerationOptions, KitGenerator
 from avatar_pipeline.generation.outcomes import SlotOutcome, SlotStatus, check_names_for
 from avatar_pipeline.generation.slots import ALL_SLOTS, Slot
+from avatar_pipeline.generation.upgrade import is_canary, settle_canary
 from avatar_pipeline.resources import (
     CatalogResource,
     ConsistencyResource,
@@ -93,8 +99,15 @@ CHECK_DESCRIPTIONS = {
     "(and, when replacing a canonical image, at least as high as the old one's).",
     "adherence": "The intended expression/pose label ranks first among the kit's labels "
     "(zero-shot, text tower).",
-    "not_a_copy": "The image is not perceptually identical to the reference it was edited from.",
+    "not_a_copy": "The image is a new picture: after aligning it with every reference, the "
+    "primary anchor and the kit's other images of its kind (shift, crop, rescale, brightness), "
+    "enough of the character changed.",
+    "palette": "Each colour of the kit's palette contract (from the primary anchor) is found "
+    "again within the CIEDE2000 limit; drifted colours are named.",
 }
+# A check that could not be measured is not a pass: it is reported as a non-passing WARN
+# (grey "not measured" in the report) and the image waits for a person.
+_SEVERITY = {"fail": dg.AssetCheckSeverity.ERROR, "unmeasured": dg.AssetCheckSeverity.WARN}
 
 KIT_CHECK_SPECS = [
     dg.AssetCheckSpec(
@@ -102,6 +115,8 @@ KIT_CHECK_SPECS = [
         asset=slot_asset_key(slot),
         blocking=True,
         description=CHECK_DESCRIPTIONS[name],
+        # per-kit check results: "Execute checks" runs for one kit partition (Dagster 1.13)
+        partitions_def=kit_partitions,
     )
     for slot in ALL_SLOTS
     for name in check_names_for(slot)
@@ -114,6 +129,16 @@ class KitRunConfig(dg.Config):
     reroll: int = 0
     candidates_per_slot: int | None = None
     trigger: str = "manual"
+    new_take: bool = Field(
+        default=False,
+        description="A new take of each selected slot (a new seed); it waits next to the "
+        "canonical image for a person to choose it.",
+    )
+    take_token: str = Field(
+        default="",
+        description="Identifies the take request (the sensor sets the request id); a re-run "
+        "with the same token reuses its take instead of paying for another.",
+    )
 
 
 def _preview_markdown(image: bytes, title: str, size: int = 192) -> str:
@@ -153,6 +178,11 @@ def outcome_metadata(outcome: SlotOutcome) -> dict[str, Any]:
         )
     if outcome.score is not None:
         meta["scores"] = dg.MetadataValue.json(outcome.score.as_dict())
+        meta.update(score_metadata(outcome.score))  # floats: the UI plots them per kit
+    if gen.get("take"):
+        meta["take"] = int(gen["take"])
+    if gen.get("candidate_set"):
+        meta["candidate_set"] = str(gen["candidate_set"])
     if outcome.alternatives:
         meta["alternatives"] = dg.MetadataValue.json(outcome.alternatives)
     if outcome.reason:
@@ -168,6 +198,7 @@ def build_generator(
     consistency: ConsistencyResource,
     config: KitRunConfig | None = None,
     log: Any = None,
+    run_token: str = "",
 ) -> KitGenerator:
     config = config or KitRunConfig()
     return KitGenerator(
@@ -186,6 +217,9 @@ def build_generator(
             trigger=config.trigger,
             no_regression=config.trigger == MODEL_UPGRADE_TRIGGER,
             improvement_tolerance=consistency.improvement_tolerance,
+            new_take=config.new_take,
+            run_token=run_token or config.take_token,
+            unmeasured_policy=consistency.unmeasured_policy,
         ),
         log=log,
     )
@@ -198,6 +232,7 @@ def build_generator(
     can_subset=True,
     pool=PROVIDER_POOL,
     partitions_def=kit_partitions,
+    backfill_policy=FLEET_BACKFILL_POLICY,  # fleet: a backfill runs many kits per run
 )
 def kit_images(
     context: dg.AssetExecutionContext,
@@ -208,7 +243,26 @@ def kit_images(
     consistency: ConsistencyResource,
 ):
     """Generate the selected slots of one kit, score them, and promote those that pass."""
-    kit_id = context.partition_key
+    if context.has_partition_key_range:  # fleet: a backfill run over several kits
+        yield from produce_kits(
+            context,
+            catalog=catalog,
+            make_generator=lambda kit: build_generator(
+                catalog=catalog,
+                object_store=object_store,
+                image_service=image_service,
+                consistency=consistency,
+                config=config,
+                log=lambda text, name=kit.name: context.log.info(f"[{name}] {text}"),
+                run_token=config.take_token or context.run.root_run_id or context.run_id,
+            ),
+            slot_key=slot_asset_key,
+            outcome_metadata=outcome_metadata,
+            severity=_SEVERITY,
+        )
+        return
+    kit = kit_for_run(context, catalog)  # a kit name is accepted; anything else: a clear stop
+    kit_id = kit.id
     selected_keys = context.selected_asset_keys
     selected_checks = context.selected_asset_check_keys
     selected = [s for s in ALL_SLOTS if slot_asset_key(s) in selected_keys]
@@ -225,22 +279,36 @@ def kit_images(
         image_service=image_service,
         consistency=consistency,
         config=config,
-        log=context.log.info,
+        log=lambda text: context.log.info(f"[{kit.name}] {text}"),
+        # one token per request (the sensor's take_token) or per run and its re-executions
+        run_token=config.take_token or context.run.root_run_id or context.run_id,
     )
 
-    async def produce() -> list[SlotOutcome]:
-        outcomes = await generator.run(kit_id, [s.name for s in selected]) if selected else []
+    async def produce(report: Callable[[SlotOutcome], None]) -> None:
+        if selected:
+            outcomes = await generator.run(kit_id, [s.name for s in selected], on_outcome=report)
+            if is_canary(config.trigger):  # model upgrade: the new set moves as a whole
+                verdict = await asyncio.to_thread(
+                    settle_canary,
+                    generator.session_factory,
+                    generator.store,
+                    kit_id,
+                    outcomes,
+                    reports_dir=consistency.reports_dir,
+                )
+                if verdict is not None:
+                    context.log.info(f"[{kit.name}] model-upgrade canary: {verdict.reason}")
         if checks_only:
-            outcomes += await generator.recheck(kit_id, [s.name for s in checks_only])
-        return outcomes
-
-    outcomes = asyncio.run(produce())
+            for outcome in await generator.recheck(kit_id, [s.name for s in checks_only]):
+                report(outcome)
 
     failures = []
-    for outcome in outcomes:
+    # Each slot's materialisation is recorded as soon as that slot is stored (crash safety).
+    for outcome in stream_outcomes(produce):
         key = slot_asset_key(outcome.slot)
         if outcome.status is SlotStatus.FAILED:
-            failures.append(f"{outcome.slot.name}: {outcome.reason}")
+            kind = "safety refusal" if outcome.failure_kind == "safety_refusal" else "failed"
+            failures.append(f"{outcome.slot.name} ({kind}): {outcome.reason}")
         if outcome.has_image and key in selected_keys:
             fingerprint = outcome.generation.get("fingerprint") or outcome.asset_id
             yield dg.MaterializeResult(
@@ -248,18 +316,23 @@ def kit_images(
                 metadata=outcome_metadata(outcome),
                 data_version=dg.DataVersion(str(fingerprint)),
             )
-        for check_name, (passed, description) in outcome.check_results().items():
+        if outcome.status in (SlotStatus.FAILED, SlotStatus.SKIPPED):
+            continue  # no image: nothing was judged (the step fails listing provider failures)
+        for check_name, verdict in outcome.check_verdicts().items():
             if dg.AssetCheckKey(key, check_name) not in selected_checks:
                 continue
             yield dg.AssetCheckResult(
                 asset_key=key,
                 check_name=check_name,
-                passed=passed,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=description,
+                passed=verdict.passed,
+                severity=_SEVERITY.get(verdict.verdict, dg.AssetCheckSeverity.ERROR),
+                description=verdict.why,
                 metadata={
+                    "verdict": verdict.verdict,
+                    "why": dg.MetadataValue.text(verdict.why),
                     "asset_id": outcome.asset_id or "",
                     "promoted": outcome.promoted,
+                    "pending_review": outcome.pending_review,
                     **(
                         {"scores": dg.MetadataValue.json(outcome.score.as_dict())}
                         if outcome.score

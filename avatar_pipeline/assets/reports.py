@@ -1,14 +1,31 @@
-"""Per-kit consistency reports (HTML + JSON + contact sheet) and the fleet summary."""
+"""Per-kit consistency reports (HTML + JSON + contact sheet) and the fleet summary.
 
+Each report records the kit's status and a fingerprint of the catalog state it shows
+(``catalog.kit_state``); ``report_refresh_sensor`` re-builds a report whose fingerprint no
+longer matches (an image changed, a person chose or rejected one, the kit was approved), and
+the fleet index after any kit report. The report files are served by the API app under
+``/reports/{kit_id}/...`` (admin session); the metadata links them and the kit's studio page.
+"""
+
+
+import hashlib
+import math
 from pathlib import Path
 
 import dagster as dg
 
 from avatar_pipeline.assets import groups
 from avatar_pipeline.assets.kit_images import KIT_IMAGE_SPECS
-from avatar_pipeline.assets.partitions import kit_partitions
+from avatar_pipeline.assets.partitions import kit_for_run, kit_partitions
+from avatar_pipeline.assets.score_metadata import fleet_url, kit_urls, url_metadata
+from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.catalog.candidates import candidates_by_slot, pending_candidate_sets
+from avatar_pipeline.catalog.kit_state import kit_state_fingerprint, kit_state_fingerprints
 from avatar_pipeline.generation.reporting import write_fleet_report, write_kit_report_for
 from avatar_pipeline.resources import CatalogResource, ConsistencyResource, ObjectStoreResource
+from avatar_pipeline.settings import get_settings
+
+STATE_KEY = "catalog_state"
 
 
 def report_args(
@@ -24,6 +41,11 @@ def report_args(
     }
 
 
+def public_base_url(object_store: ObjectStoreResource) -> str:
+    """Where the API app answers: the local store's setting, else AVATAR_PUBLIC_BASE_URL."""
+    return getattr(object_store, "public_base_url", None) or get_settings().public_base_url
+
+
 @dg.asset(
     group_name=groups.REPORTS,
     partitions_def=kit_partitions,
@@ -36,21 +58,37 @@ def consistency_report(
     object_store: ObjectStoreResource,
     consistency: ConsistencyResource,
 ) -> dg.MaterializeResult:
-    """The kit's consistency report: every image with its scores against the thresholds."""
-    result = write_kit_report_for(
-        context.partition_key, **report_args(catalog, object_store, consistency)
+    """The kit's consistency report: every image with its scores against the thresholds, the
+    kit's status, and what waits for a person."""
+    kit = kit_for_run(context, catalog)
+    with catalog.session() as session:
+        state = kit_state_fingerprint(session, kit.id)  # before reading: a later change is seen
+        slots = candidates_by_slot(session, kit.id)
+        waiting = sum(len(s.pending) for s in slots.values())
+        sets = sorted(pending_candidate_sets(session, kit.id))
+        status = repo.get_kit(session, kit.id).status
+    result = write_kit_report_for(kit.id, **report_args(catalog, object_store, consistency))
+    urls = kit_urls(public_base_url(object_store), kit.id)
+    metadata = {
+        "kit_name": kit.name,
+        "kit_id": kit.id,
+        "kit_status": status,
+        "summary": dg.MetadataValue.md(result.markdown),
+        **url_metadata(urls),
+        "report_file": dg.MetadataValue.path(str(result.files.html)),
+        "canonical_slots": dg.MetadataValue.int(result.canonical_slots),
+        "failing_slots": dg.MetadataValue.int(result.failing_slots),
+        "pending_candidates": dg.MetadataValue.int(waiting),
+        "pending_candidate_sets": ", ".join(sets) if sets else "none",
+        STATE_KEY: state,
+    }
+    if not math.isnan(result.min_identity):
+        metadata["min_identity"] = dg.MetadataValue.float(result.min_identity)
+    context.log.info(
+        f"report for kit {kit.label()}: {status}, {result.canonical_slots} canonical, "
+        f"{waiting} waiting for a person"
     )
-    return dg.MaterializeResult(
-        metadata={
-            "summary": dg.MetadataValue.md(result.markdown),
-            "report_html": dg.MetadataValue.path(str(result.files.html)),
-            "report_json": dg.MetadataValue.path(str(result.files.json)),
-            "contact_sheet": dg.MetadataValue.path(str(result.files.contact_sheet_png)),
-            "canonical_slots": result.canonical_slots,
-            "failing_slots": result.failing_slots,
-            "min_identity": result.min_identity,
-        }
-    )
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(group_name=groups.REPORTS, deps=[consistency_report], kinds={"html"})
@@ -58,11 +96,20 @@ def fleet_consistency(
     catalog: CatalogResource, object_store: ObjectStoreResource, consistency: ConsistencyResource
 ) -> dg.MaterializeResult:
     """Every kit's consistency at a glance."""
+    with catalog.session() as session:
+        state = fleet_state(kit_state_fingerprints(session))
     index, markdown, n = write_fleet_report(**report_args(catalog, object_store, consistency))
     return dg.MaterializeResult(
         metadata={
             "kits": n,
             "summary": dg.MetadataValue.md(markdown),
-            "index": dg.MetadataValue.path(str(index)),
+            "index": dg.MetadataValue.url(fleet_url(public_base_url(object_store))),
+            "index_file": dg.MetadataValue.path(str(index)),
+            STATE_KEY: state,
         }
     )
+
+
+def fleet_state(fingerprints: dict[str, str]) -> str:
+    text = "\n".join(f"{k}={v}" for k, v in sorted(fingerprints.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

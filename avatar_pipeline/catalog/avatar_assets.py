@@ -26,7 +26,13 @@ from avatar_pipeline.catalog.errors import (
     ConstraintViolationError,
     InvalidReferenceError,
 )
-from avatar_pipeline.catalog.models import ASSET_TYPES, SOURCE_TYPES, AvatarAsset, AvatarKit
+from avatar_pipeline.catalog.models import (
+    ASSET_TYPES,
+    REVIEW_STATES,
+    SOURCE_TYPES,
+    AvatarAsset,
+    AvatarKit,
+)
 from avatar_pipeline.domain.vocab import AssetType
 from avatar_pipeline.storage.keys import validate_bucket, validate_path
 
@@ -99,9 +105,18 @@ def register_asset(
     height: int | None = None,
     file_size_bytes: int | None = None,
     is_canonical: bool = False,
+    review_state: str | None = None,
 ) -> AvatarAsset:
     """Record an image already written to the store. ``is_canonical=True`` also promotes it
-    (un-setting the slot's previous canonical asset and, for anchors, the kit's pointer)."""
+    (un-setting the slot's previous canonical asset and, for anchors, the kit's pointer);
+    ``review_state='pending'`` stores it as a candidate that waits for a person."""
+    if review_state is not None:
+        check_choice(
+            str(review_state),
+            REVIEW_STATES,
+            field="review_state",
+            constraint="ck_avatar_assets_review_state",
+        )
     check_choice(
         str(asset_type), ASSET_TYPES, field="asset_type", constraint="ck_avatar_assets_asset_type"
     )
@@ -139,6 +154,7 @@ def register_asset(
         width=width,
         height=height,
         file_size_bytes=file_size_bytes,
+        review_state=review_state,
     )
     with guarded(session, f"asset {asset.id} of kit {kit.id}"):
         session.add(asset)

@@ -1,8 +1,9 @@
 """Avatar kits: the visual identity contract (prompts, anchors, status) and its lifecycle.
 
-Status: ``draft`` -> ``active`` (``approve_kit``: the required slots are canonical and the primary
-anchor is set) -> ``archived`` (``archive_kit``, the API's DELETE). An archived kit is neither a
-character's default nor its active kit; setting it back to ``draft`` revives it.
+Status: ``draft`` -> ``active`` (``approve_kit``: every required slot is canonical, or has a
+pending candidate that failed no check, which approval promotes; the primary anchor is set)
+-> ``archived`` (``archive_kit``, the API's DELETE). An archived kit is neither a character's
+default nor its active kit; setting it back to ``draft`` revives it.
 """
 
 from __future__ import annotations
@@ -14,16 +15,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from avatar_pipeline.catalog._support import as_uuid, check_choice, check_text, guarded, require
-from avatar_pipeline.catalog.avatar_assets import KIT, canonical_assets, slot_name
+from avatar_pipeline.catalog.avatar_assets import (
+    KIT,
+    canonical_assets,
+    promote_to_canonical,
+)
 from avatar_pipeline.catalog.errors import (
     ConstraintViolationError,
     InvalidReferenceError,
     InvalidTransitionError,
 )
+from avatar_pipeline.catalog.kit_approval import (
+    ACCEPTED,
+    missing_slots_for_approval,
+    pending_promotions,
+)
 from avatar_pipeline.catalog.models import KIT_STATUSES, AvatarAsset, AvatarKit, Character
 from avatar_pipeline.catalog.people import get_character, get_user
 from avatar_pipeline.domain.prompts import KitPrompts
-from avatar_pipeline.domain.vocab import REQUIRED_SLOTS_FOR_APPROVAL, AssetType
+from avatar_pipeline.domain.vocab import AssetType
 
 KIT_FIELDS = frozenset(
     {
@@ -156,7 +166,7 @@ def update_kit(session: Session, kit_id: uuid.UUID | str, **fields: Any) -> Avat
             constraint="default_needs_character",
         )
     if status == "active" and kit.status != "active":
-        _require_approvable(session, kit)
+        _require_approvable(session, kit, pending_promotions(session, kit))
     conflicts = {
         "idx_avatar_kits_default": lambda: _default_conflict(session, kit.character_id, kit.name)
     }
@@ -165,6 +175,8 @@ def update_kit(session: Session, kit_id: uuid.UUID | str, **fields: Any) -> Avat
             setattr(kit, key, value)
         if status == "archived":
             _archive(session, kit)
+        elif status == "active" and kit.status != "active":
+            _approve(session, kit)
         elif status is not None:
             kit.status = status
     return kit
@@ -213,40 +225,56 @@ def set_active_kit(
     return character
 
 
-def _missing_for_approval(session: Session, kit: AvatarKit) -> list[str]:
+def _missing_for_approval(
+    session: Session, kit: AvatarKit, picks: dict[str, AvatarAsset] | None = None
+) -> list[str]:
+    missing = missing_slots_for_approval(session, kit, picks)
     canonical = canonical_assets(session, kit.id)
-    missing = [
-        f"canonical {slot.value}"
-        for slot in REQUIRED_SLOTS_FOR_APPROVAL
-        if slot_name(slot.value) not in canonical
-    ]
     portrait = canonical.get(AssetType.ANCHOR_PORTRAIT.value)
-    if kit.primary_anchor_id is None or (portrait and portrait.id != kit.primary_anchor_id):
+    if portrait and kit.primary_anchor_id is not None and portrait.id != kit.primary_anchor_id:
         missing.append("primary anchor (primary_anchor_id)")
-    return missing
+    return [m if m.startswith("primary anchor") else f"canonical {m}" for m in missing]
 
 
-def _require_approvable(session: Session, kit: AvatarKit) -> None:
+def _require_approvable(
+    session: Session, kit: AvatarKit, picks: dict[str, AvatarAsset] | None = None
+) -> None:
     if kit.status == "archived":
         raise InvalidTransitionError(
             f"kit {kit.id} ({kit.name!r}) is archived; set its status to 'draft' before approving"
         )
-    missing = _missing_for_approval(session, kit)
+    missing = _missing_for_approval(session, kit, picks)
     if missing:
         raise InvalidTransitionError(
             f"kit {kit.id} ({kit.name!r}) cannot be approved: missing {', '.join(missing)}; "
-            "generate or upload them and promote them to canonical first"
+            "generate or upload them (a pending candidate that failed no check counts: "
+            "approval promotes it)"
         )
 
 
+def _approve(session: Session, kit: AvatarKit) -> list[AvatarAsset]:
+    """Check, then promote the kit's pending candidates of empty slots and set it active, all
+    in one savepoint; returns the promoted candidates. Nothing changes when it raises."""
+    picks = pending_promotions(session, kit)
+    _require_approvable(session, kit, picks)
+    promoted = list(picks.values())
+    with guarded(session, f"kit {kit.id}"):
+        promote_to_canonical(session, [a.id for a in promoted])
+        for asset in promoted:
+            asset.review_state = ACCEPTED  # a person chose it, by approving the kit
+        kit.status = "active"
+    return promoted
+
+
 def approve_kit(session: Session, kit_id: uuid.UUID | str) -> AvatarKit:
-    """draft -> active, only when the required slots are canonical and the primary anchor set."""
+    """draft -> active, by a person. The kit's pending candidates (stored for review, e.g. with
+    a check that could not be measured) that failed no check become canonical for slots that
+    have none, in the same savepoint; refused, changing nothing, while a required slot (both
+    anchors, every expression and pose) would still be empty (``catalog.kit_approval``)."""
     kit = get_kit(session, kit_id)
     if kit.status == "active":
         return kit
-    _require_approvable(session, kit)
-    with guarded(session, f"kit {kit.id}"):
-        kit.status = "active"
+    _approve(session, kit)
     return kit
 
 

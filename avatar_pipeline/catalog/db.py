@@ -4,21 +4,42 @@ SQLite gets what it needs to behave like the production database: foreign keys e
 every connection (so ``ON DELETE CASCADE`` holds), real transactions with savepoints (SQLAlchemy
 emits ``BEGIN`` itself instead of the sqlite3 driver's legacy mode), WAL and a busy timeout so
 the API and the Dagster side can share one file.
+
+Write transactions (``session_scope(factory, write=True)`` and ``write_transaction``) take the
+write lock up front on SQLite (``BEGIN IMMEDIATE``): a deferred ``BEGIN`` that reads and then
+writes cannot wait for the lock (in WAL mode SQLite answers ``database is locked`` at once when
+another connection committed since the read), while ``BEGIN IMMEDIATE`` waits for the busy timeout.
+``write_transaction`` also re-runs the transaction when it still loses: on SQLite a lock that
+outlived the busy timeout, on PostgreSQL a serialization failure (40001) or a deadlock (40P01).
+The API and the pipeline use the same functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+WRITE_OPTION = "avatar_catalog_write"
+"""Execution option that makes SQLite begin the transaction with ``BEGIN IMMEDIATE``."""
+DEFAULT_WRITE_ATTEMPTS = 5
+RETRYABLE_PG_CODES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+_SQLITE_LOCK_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -79,7 +100,10 @@ def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # A write transaction takes the write lock now, so the busy timeout is honoured; a
+        # read-then-write upgrade of a deferred transaction would fail at once under contention.
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -87,10 +111,29 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def _write_bind(factory: sessionmaker[Session]) -> Engine | None:
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        return bind.execution_options(**{WRITE_OPTION: True})
+    return None
+
+
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit when the block ends normally, roll back on any error."""
-    session = factory()
+def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
+    """One transaction: commit when the block ends normally, roll back on any error.
+
+    ``write=True``: on SQLite every transaction of this session starts with ``BEGIN IMMEDIATE``
+    (the write lock is taken before the first read, waiting up to the busy timeout); on
+    PostgreSQL it changes nothing. Use it for any block that writes; use ``write_transaction``
+    to also retry a transaction that lost a lock, serialization or deadlock race.
+    """
+    if write:
+        bind = _write_bind(factory)
+        session = factory(bind=bind) if bind is not None else factory()
+        if bind is None:
+            session.connection(execution_options={WRITE_OPTION: True})
+    else:
+        session = factory()
     try:
         yield session
         session.commit()
@@ -99,3 +142,55 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a transaction that lost a race and may simply be run again: SQLite "database is
+    locked"/busy, PostgreSQL serialization failure (40001) or deadlock (40P01)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
+    if code in RETRYABLE_PG_CODES:
+        return True
+    module = type(orig).__module__
+    if module.startswith("sqlite3"):
+        message = str(orig).lower()
+        return any(text in message for text in _SQLITE_LOCK_MESSAGES)
+    return False
+
+
+def write_transaction(
+    factory: sessionmaker[Session],
+    fn: Callable[[Session], T],
+    *,
+    attempts: int = DEFAULT_WRITE_ATTEMPTS,
+    backoff_seconds: float = 0.05,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``fn(session)`` in a write transaction (``session_scope(write=True)``) and commit.
+
+    A transaction that loses a race (``is_retryable``) is rolled back and ``fn`` runs again in a
+    fresh transaction, up to ``attempts`` times, with jittered exponential backoff; any other
+    error, or the last failure, propagates with nothing committed. ``fn`` must therefore do
+    nothing outside the database that cannot be repeated.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be >= 1, got {attempts}")
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(factory, write=True) as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            delay = backoff_seconds * (2 ** (attempt - 1)) * (0.5 + random.random())
+            logger.warning(
+                "catalog write lost a race (%s); retrying in %.2f s (attempt %d of %d)",
+                type(exc.orig).__name__,
+                delay,
+                attempt + 1,
+                attempts,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -29,6 +29,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     MetaData,
@@ -58,6 +59,9 @@ SOURCE_TYPES = ("manual_upload", "ai_generated", "imported")
 USER_ROLES = ("admin", "user")
 GENERATION_SCOPES = ("kit", "anchors", "expressions", "poses")
 GENERATION_STATUSES = ("pending", "picked", "done", "failed")
+MESSAGE_ROLES = ("user", "assistant")
+REVIEW_DECISIONS = ("accepted", "rejected", "approved_kit", "archived_kit")
+REVIEW_STATES = ("pending", "rejected", "accepted")
 
 IMAGE_ASSETS_COMMENT = (
     "Generic image assets (backgrounds, props, world elements). "
@@ -156,6 +160,23 @@ class Episode(Base):
     created_at: Mapped[datetime] = _created_at()
 
 
+class EpisodeMessage(Base):
+    """Addition (scene flow): one turn of an episode's conversation, which scenes are written
+    from. The host app owns episodes in production; this table is the local stand-in."""
+
+    __tablename__ = "episode_messages"
+    __table_args__ = (
+        CheckConstraint(in_list("role", MESSAGE_ROLES), name="role"),
+        Index("idx_episode_messages_episode", "episode_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    episode_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
+    role: Mapped[str]
+    content: Mapped[str]
+    created_at: Mapped[datetime] = _created_at()
+
+
 class AvatarKit(Base):
     """The visual identity contract: prompts, anchor pointers, status (the model sheet)."""
 
@@ -198,6 +219,10 @@ class AvatarKit(Base):
     )
     status: Mapped[str] = mapped_column(default="draft", server_default="draft")
     is_default: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # the model sheet's colour callouts (consistency.palette), from the primary anchor
+    palette_contract: Mapped[dict[str, Any] | None] = mapped_column(
+        json_document(), nullable=True
+    )
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
@@ -225,6 +250,7 @@ class AvatarAsset(Base):
     __table_args__ = (
         CheckConstraint(in_list("asset_type", ASSET_TYPES), name="asset_type"),
         CheckConstraint(in_list("source_type", SOURCE_TYPES), name="source_type"),
+        CheckConstraint(in_list("review_state", REVIEW_STATES), name="review_state"),
         Index("idx_avatar_assets_kit", "avatar_kit_id"),
         Index("idx_avatar_assets_type", "asset_type"),
         Index(
@@ -258,6 +284,8 @@ class AvatarAsset(Base):
     file_size_bytes: Mapped[int | None]
     is_canonical: Mapped[bool] = mapped_column(default=False, server_default=false())
     is_active: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # NULL = nothing pending; 'pending' = a non-canonical candidate waiting for a person
+    review_state: Mapped[str | None]
     created_at: Mapped[datetime] = _created_at()
 
     kit: Mapped[AvatarKit] = relationship(back_populates="assets", foreign_keys=[avatar_kit_id])
@@ -271,6 +299,7 @@ class SceneImage(Base):
         Index("idx_scene_images_user", "user_id"),
         Index("idx_scene_images_episode", "episode_id"),
         Index("idx_scene_images_avatar_kit", "avatar_kit_id"),
+        Index("idx_scene_images_kit_created", "avatar_kit_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -290,6 +319,9 @@ class SceneImage(Base):
     derived_from_asset_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("avatar_assets.id", ondelete="SET NULL")
     )
+    # Addition (scene flow): identity of the scene vs its kit's primary anchor (the gate's
+    # scorer); NULL when not measured. Details in generation_metadata["consistency"].
+    consistency_score: Mapped[float | None]
 
 
 class ImageAsset(Base):
@@ -334,3 +366,108 @@ class KitGenerationRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+    # studio (0005): a new take (new seed) of one slot that waits for a person; the Dagster run
+    # serving the request once known; why it failed, in words
+    new_take: Mapped[bool] = mapped_column(default=False, server_default=false())
+    run_id: Mapped[str | None]
+    message: Mapped[str | None]
+
+
+class ReviewDecision(Base):
+    """Addition (studio): what a person decided about a kit's image or about the kit itself.
+
+    ``asset_id`` is NULL for kit-level decisions (``approved_kit``, ``archived_kit``).
+    """
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        CheckConstraint(in_list("decision", REVIEW_DECISIONS), name="decision"),
+        Index("idx_review_decisions_kit", "avatar_kit_id"),
+        Index("idx_review_decisions_asset", "asset_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    avatar_kit_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("avatar_kits.id", ondelete="CASCADE")
+    )
+    asset_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("avatar_assets.id", ondelete="SET NULL")
+    )
+    decision: Mapped[str]
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    note: Mapped[str | None]
+
+
+class SigninLink(Base):
+    """Addition (studio): a one-time sign-in link; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "signin_links"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class StudioSession(Base):
+    """Addition (studio): a server-side browser session; the cookie token is stored hashed."""
+
+    __tablename__ = "studio_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(unique=True)
+    created_at: Mapped[datetime] = _created_at()
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class ProviderBudgetLease(Base):
+    """Addition (fleet, 0006): one provider call in flight somewhere in the instance.
+
+    A lease is taken before a prediction is created and deleted when the call ends; a process
+    that dies leaves its lease behind only until ``expires_at`` (holders renew while the call
+    runs). Times are Unix epoch seconds from the holders' clocks.
+    """
+
+    __tablename__ = "provider_budget_leases"
+    __table_args__ = (Index("idx_provider_budget_leases_provider", "provider", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    provider: Mapped[str]
+    holder: Mapped[str]
+    units: Mapped[int] = mapped_column(default=1, server_default="1")  # predictions of the call
+    acquired_at: Mapped[float] = mapped_column(Double())
+    expires_at: Mapped[float] = mapped_column(Double())
+
+
+class ProviderBudgetCreate(Base):
+    """Addition (fleet, 0006): one prediction create, kept for the per-minute window."""
+
+    __tablename__ = "provider_budget_creates"
+    __table_args__ = (Index("idx_provider_budget_creates_provider", "provider", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    provider: Mapped[str]
+    created_at: Mapped[float] = mapped_column(Double())
+
+
+class KitIntakeClaim(Base):
+    """Addition (fleet, 0006): who launches a new kit's first run (the sensor, the demo, a CLI).
+
+    Inserted once per kit (primary key), so exactly one launcher wins, whatever the order in
+    which the kit's row and its Dagster partition appear.
+    """
+
+    __tablename__ = "kit_intake_claims"
+
+    avatar_kit_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("avatar_kits.id", ondelete="CASCADE"), primary_key=True
+    )
+    claimed_by: Mapped[str]
+    claimed_at: Mapped[datetime] = _created_at()

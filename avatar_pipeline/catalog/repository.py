@@ -39,6 +39,11 @@ from avatar_pipeline.catalog.generation_requests import (
     pending_generation_requests,
     request_generation,
 )
+from avatar_pipeline.catalog.kit_approval import (
+    missing_slots_for_approval,
+    pending_promotions,
+    required_slots_for_approval,
+)
 from avatar_pipeline.catalog.people import (
     create_character,
     create_episode,
@@ -46,6 +51,7 @@ from avatar_pipeline.catalog.people import (
     get_character,
     get_user,
 )
+from avatar_pipeline.catalog.reviews import list_decisions, record_decision
 from avatar_pipeline.catalog.scenes import (
     create_scene_image,
     get_scene_image,
@@ -73,14 +79,19 @@ __all__ = [
     "kit_prompts",
     "kit_total_cost",
     "list_assets",
+    "list_decisions",
     "list_episode_scenes",
     "list_kits",
     "list_memories",
     "mark_generation_request",
+    "missing_slots_for_approval",
     "pending_generation_requests",
+    "pending_promotions",
     "promote_to_canonical",
+    "record_decision",
     "register_asset",
     "request_generation",
+    "required_slots_for_approval",
     "set_active_kit",
     "set_primary_anchor",
     "set_scene_memory",

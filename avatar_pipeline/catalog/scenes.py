@@ -6,14 +6,20 @@ not found, exactly like a missing one.
 
 from __future__ import annotations
 
+import math
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from avatar_pipeline.catalog._support import as_uuid, check_text, clean_dict, guarded, require
-from avatar_pipeline.catalog.errors import InvalidReferenceError, NotFoundError
+from avatar_pipeline.catalog.errors import (
+    ConstraintViolationError,
+    InvalidReferenceError,
+    NotFoundError,
+)
 from avatar_pipeline.catalog.models import AvatarAsset, AvatarKit, Episode, SceneImage, User
 from avatar_pipeline.storage.keys import validate_path
 
@@ -36,8 +42,14 @@ def create_scene_image(
     avatar_kit_id: uuid.UUID | None = None,
     derived_from_asset_id: uuid.UUID | None = None,
     generation_metadata: dict[str, Any] | None = None,
+    consistency_score: float | None = None,
 ) -> SceneImage:
     """Record a scene already written to the ``scenes`` bucket at ``storage_path``."""
+    if consistency_score is not None and not math.isfinite(consistency_score):
+        raise ConstraintViolationError(
+            f"consistency_score must be a finite number, got {consistency_score!r}",
+            constraint="consistency_score_finite",
+        )
     user = require(session, User, user_id, "user")
     episode = _users_episode(session, user.id, episode_id)
     validate_path(storage_path)
@@ -61,6 +73,7 @@ def create_scene_image(
         avatar_kit_id=avatar_kit_id,
         derived_from_asset_id=derived_from_asset_id,
         generation_metadata=clean_dict(generation_metadata),
+        consistency_score=consistency_score,
     )
     with guarded(session, f"scene {scene.id}"):
         session.add(scene)
@@ -104,3 +117,24 @@ def list_memories(session: Session, *, user_id: uuid.UUID) -> list[SceneImage]:
         .order_by(SceneImage.created_at.desc(), SceneImage.id)
     )
     return list(session.scalars(query))
+
+
+def kit_scenes(
+    session: Session,
+    kit_id: uuid.UUID | str,
+    *,
+    limit: int = 200,
+    since: datetime | None = None,
+) -> list[SceneImage]:
+    """A kit's scenes (every user's: an admin/pipeline view), newest first."""
+    query = select(SceneImage).where(SceneImage.avatar_kit_id == as_uuid(kit_id, "avatar kit"))
+    if since is not None:
+        query = query.where(SceneImage.created_at >= since)
+    query = query.order_by(SceneImage.created_at.desc(), SceneImage.id).limit(max(1, limit))
+    return list(session.scalars(query))
+
+
+def kits_with_scenes(session: Session) -> list[uuid.UUID]:
+    """Ids of the kits that have at least one scene."""
+    query = select(SceneImage.avatar_kit_id).where(SceneImage.avatar_kit_id.is_not(None))
+    return sorted({k for k in session.scalars(query.distinct()) if k is not None}, key=str)

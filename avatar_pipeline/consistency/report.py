@@ -21,7 +21,15 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image, ImageDraw, ImageFont
 
 from avatar_pipeline.consistency.embedders.images import UndecodableImageError, decode_rgb
-from avatar_pipeline.consistency.types import EmbedderInfo, Thresholds
+from avatar_pipeline.consistency.types import (
+    FAIL,
+    PASS,
+    UNMEASURED,
+    EmbedderInfo,
+    Thresholds,
+    status_of,
+    verdicts_from_dict,
+)
 from avatar_pipeline.files import atomic_write
 
 THUMBNAIL_PX = 256
@@ -52,6 +60,7 @@ class AssetReportInput:
     derived_from_id: str | None = None
     created_at: datetime | str | None = None
     alternatives: Sequence[dict[str, Any]] = ()  # best-of-N losers: {"asset_id", **as_dict()}
+    review_state: str | None = None  # 'pending' = waits for a person
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class KitReportInput:
     assets: Sequence[AssetReportInput]
     required_slots: Sequence[str] = ()  # slots that must have a canonical image
     generated_at: datetime | None = None
+    palette_contract: dict[str, Any] | None = None  # the kit's colour callouts (swatches)
 
 
 @dataclass
@@ -74,7 +84,7 @@ class AssetReport:
     storage_path: str
     asset_type: str | None
     is_canonical: bool
-    verdict: str  # "pass" | "fail" | "unscored"
+    verdict: str  # "pass" | "fail" | "unmeasured" (waits for a person) | "unscored"
     identity: float | None
     identity_threshold: float | None
     adherence_rank: int | None
@@ -92,7 +102,21 @@ class AssetReport:
     derived_from_slot: str | None
     created_at: str | None
     alternatives: list[dict[str, Any]]
+    # check name -> {"verdict": pass|fail|unmeasured, "why": words}
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    palette: dict[str, Any] | None = None  # per-colour deltas against the kit's contract
+    review_state: str | None = None
     thumbnail: bytes | None = field(default=None, repr=False)  # JPEG; never in the JSON
+
+    def verdict_words(self) -> list[str]:
+        """Each check in words: "identity: pass", "palette: fail — hair ΔE 23 (...)",
+        "adherence: not measured — ..."."""
+        words = {PASS: "pass", FAIL: "fail", UNMEASURED: "not measured"}
+        return [
+            f"{name.replace('_', ' ')}: {words.get(v['verdict'], v['verdict'])}"
+            + (f" — {v['why']}" if v.get("why") and v["verdict"] != PASS else "")
+            for name, v in self.verdicts.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -112,6 +136,8 @@ class KitSummary:
     mean_identity: float | None
     total_cost_usd: float
     consistent: bool  # every required slot canonical and every canonical asset passes
+    n_pending: int = 0  # images waiting for a person (a required check not measured)
+    pending: list[str] = field(default_factory=list)  # "slot (asset id): not measured: ..."
 
 
 @dataclass
@@ -125,9 +151,11 @@ class KitReport:
     assets: list[AssetReport]
     summary: KitSummary
     generated_at: str
+    palette_contract: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "palette_contract": self.palette_contract,
             "kit_id": self.kit_id,
             "name": self.name,
             "status": self.status,
@@ -173,7 +201,8 @@ def _iso(value: datetime | str | None) -> str | None:
 def _asset_report(item: AssetReportInput, slots_by_id: dict[str, str]) -> AssetReport:
     scores = item.scores or {}
     probs = scores.get("adherence_probs") or None
-    verdict = "unscored" if not scores else ("pass" if scores.get("passed") else "fail")
+    verdicts = verdicts_from_dict(scores)
+    verdict = status_of(verdicts) if scores else "unscored"
     return AssetReport(
         slot=item.slot,
         asset_id=item.asset_id,
@@ -203,9 +232,13 @@ def _asset_report(item: AssetReportInput, slots_by_id: dict[str, str]) -> AssetR
                 "identity": alt.get("identity"),
                 "passed": alt.get("passed"),
                 "checks": alt.get("checks", {}),
+                "status": alt.get("status"),
             }
             for alt in item.alternatives
         ],
+        verdicts={k: v.as_dict() for k, v in verdicts.items()},
+        palette=scores.get("palette"),
+        review_state=item.review_state,
         thumbnail=_thumbnail(item.image),
     )
 
@@ -218,7 +251,8 @@ def build_kit_report(kit: KitReportInput) -> KitReport:
     canonical = [a for a in assets if a.is_canonical]
     canonical_slots = {a.slot for a in canonical}
     missing = [s for s in kit.required_slots if s not in canonical_slots]
-    failed = [a for a in assets if a.verdict == "fail"]
+    failed = [a for a in assets if a.verdict == FAIL]
+    pending = [a for a in assets if a.verdict == UNMEASURED and not a.is_canonical]
     identities = [a.identity for a in canonical if a.identity is not None]
     summary = KitSummary(
         n_assets=len(assets),
@@ -227,8 +261,14 @@ def build_kit_report(kit: KitReportInput) -> KitReport:
         missing_slots=missing,
         n_failed=len(failed),
         failures=[
-            f"{a.slot} ({a.asset_id}): " + ", ".join(k for k, ok in a.checks.items() if not ok)
+            f"{a.slot} ({a.asset_id}): " + "; ".join(w for w in a.verdict_words() if ": fail" in w)
             for a in failed
+        ],
+        n_pending=len(pending),
+        pending=[
+            f"{a.slot} ({a.asset_id}) waits for a person: "
+            + "; ".join(w for w in a.verdict_words() if ": not measured" in w)
+            for a in pending
         ],
         min_identity=min(identities) if identities else None,
         mean_identity=sum(identities) / len(identities) if identities else None,
@@ -245,6 +285,7 @@ def build_kit_report(kit: KitReportInput) -> KitReport:
         assets=assets,
         summary=summary,
         generated_at=_iso(kit.generated_at or datetime.now(UTC)) or "",
+        palette_contract=dict(kit.palette_contract) if kit.palette_contract else None,
     )
 
 
@@ -278,7 +319,12 @@ def render_contact_sheet(report: KitReport, columns: int = 5) -> bytes:
     draw = ImageDraw.Draw(sheet)
     title = f"{report.name} ({report.kit_id}) - {report.status} - {report.embedder['kind']}"
     draw.text((pad, 10), title, fill="black", font=_font(18))
-    colours = {"pass": (22, 128, 61), "fail": (185, 28, 28), "unscored": (100, 100, 100)}
+    colours = {
+        "pass": (22, 128, 61),
+        "fail": (185, 28, 28),
+        "unmeasured": (120, 120, 120),
+        "unscored": (100, 100, 100),
+    }
     for index, asset in enumerate(report.assets):
         x = pad + (index % columns) * (cell_w + pad)
         y = header_h + (index // columns) * (cell_w + label_h + pad)
@@ -296,8 +342,14 @@ def render_contact_sheet(report: KitReport, columns: int = 5) -> bytes:
             else "identity -"
         )
         draw.text((x, y + cell_w + 22), score, fill=(60, 60, 60), font=_font(13))
-        failed = [name.replace("_", " ") for name, ok in asset.checks.items() if not ok]
-        verdict = asset.verdict.upper() + (f": {', '.join(failed)}" if failed else "")
+        failed = [n.replace("_", " ") for n, v in asset.verdicts.items() if v["verdict"] == FAIL]
+        unmeasured = [
+            n.replace("_", " ") for n, v in asset.verdicts.items() if v["verdict"] == UNMEASURED
+        ]
+        if asset.verdict == UNMEASURED:
+            verdict = "NOT MEASURED: " + ", ".join(unmeasured)
+        else:
+            verdict = asset.verdict.upper() + (f": {', '.join(failed)}" if failed else "")
         draw.text((x, y + cell_w + 40), verdict, fill=colour, font=_font(14))
     out = io.BytesIO()
     sheet.save(out, format="PNG", optimize=True)
@@ -343,13 +395,22 @@ def report_markdown(report: KitReport) -> str:
         else:
             adherence = "—" if a.verdict == "unscored" else "n/a"
         copy = "—" if a.copy_distance is None else str(a.copy_distance)
-        passed = {"pass": "yes", "fail": "**no**", "unscored": "—"}[a.verdict]
+        passed = {"pass": "yes", "fail": "**no**", "unmeasured": "not measured", "unscored": "—"}[
+            a.verdict
+        ]
         lines.append(
             f"| {_md_cell(a.slot)} | {_fmt(a.identity)} | {_fmt(a.identity_threshold, 2)} | "
             f"{adherence} | {copy} | {passed} | {'yes' if a.is_canonical else ''} |"
         )
     if s.missing_slots:
         lines += ["", "Missing canonical slots: " + ", ".join(s.missing_slots)]
+    reasons = [
+        f"- {_md_cell(a.slot)}: " + _md_cell("; ".join(a.verdict_words()))
+        for a in report.assets
+        if a.verdict in (FAIL, UNMEASURED)
+    ]
+    if reasons:
+        lines += ["", "Why (fail / not measured):", *reasons]
     return "\n".join(lines)
 
 

@@ -1,26 +1,34 @@
-"""Consistency scores of a kit's images: identity, adherence, not-a-copy, and the slot verdict.
+"""Consistency scores of a kit's images: identity, adherence, not-a-copy, palette, the verdict.
+
+Every check ends in a :class:`~avatar_pipeline.consistency.types.CheckVerdict`: pass, fail or
+*unmeasured* (never counted as a pass; an image with an unmeasured required check waits for a
+person, see ``AVATAR_UNMEASURED_POLICY``).
 
 - identity: cosine similarity of a candidate's embedding to the primary (portrait) anchor's
   (CLIP-I in the DreamBooth sense when the embedder is CLIP);
 - adherence: zero-shot classification with the text tower — softmax over ``100 x cosine`` of
   the image against ``template.format(label)`` for each label of the slot's label set; passes
-  when the intended label ranks first (trivially, with a note, when there is no text tower);
-- not-a-copy: the candidate is a copy of the image it was derived from when their 64-bit pHash
-  hamming distance is within the copy threshold AND no region changed more than a few grey
-  levels (an edit that returns its reference unchanged, re-encoded or resized, is not a new
-  expression; one that changed only the face keeps the pHash but not the face's pixels).
+  when the intended label ranks first; *unmeasured* when the embedder has no text tower;
+- not-a-copy (:mod:`avatar_pipeline.consistency.copies`): the candidate against every
+  reference it was made from, the primary anchor and its siblings (the kit's other images of
+  the same kind), after alignment; a copy when too little of the character changed;
+- palette (:mod:`avatar_pipeline.consistency.palette`): each colour of the kit's palette
+  contract found again within CIEDE2000 ``PALETTE_MAX_DELTA_E``; the verdict names drifted
+  colours ("hair ΔE 23 (#1b1a22 → #6b3b22)").
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from threading import Lock
+from typing import Any
 
 import imagehash
 import numpy as np
 
+from avatar_pipeline.consistency.copies import CopyVerdict, find_copy
 from avatar_pipeline.consistency.embedders.images import (
     decode_once,
     decode_rgb,
@@ -29,7 +37,15 @@ from avatar_pipeline.consistency.embedders.images import (
     phash,
 )
 from avatar_pipeline.consistency.embedders.thresholds import thresholds_for
-from avatar_pipeline.consistency.types import Embedder, SlotScore, Thresholds
+from avatar_pipeline.consistency.types import (
+    FAIL,
+    PASS,
+    UNMEASURED,
+    CheckVerdict,
+    Embedder,
+    SlotScore,
+    Thresholds,
+)
 
 EXPRESSION_TEMPLATE = "a picture of a character with a {} expression"
 POSE_TEMPLATE = "a picture of a character in a {} pose"
@@ -49,9 +65,11 @@ __all__ = [
     "adherence",
     "adherence_batch",
     "best_candidates",
+    "copy_verdict",
     "identity_scores",
     "is_copy",
     "local_difference",
+    "palette_verdict",
     "perceptual_copy_distance",
     "score_anchor",
     "score_slots",
@@ -69,6 +87,21 @@ class CandidateInput:
     label: str | None = None  # intended label, e.g. "happy"; None -> no adherence check
     label_set: Sequence[str] | None = None  # labels it competes with (must contain ``label``)
     template: str = EXPRESSION_TEMPLATE  # POSE_TEMPLATE for poses
+    # Every reference the call was given, labelled (e.g. ("reference 1: anchor_portrait", b)):
+    # the copy check compares with all of them; empty -> ``reference`` alone.
+    references: Sequence[tuple[str, bytes]] = ()
+    # The kit's other images of the same kind (siblings of this run, canonical ones).
+    siblings: Sequence[tuple[str, bytes]] = ()
+
+    def copy_targets(self, anchor: bytes) -> list[tuple[str, bytes]]:
+        """What this candidate must not be a copy of: its references, the primary anchor and
+        its siblings (each image once)."""
+        targets = list(self.references)
+        if not targets and self.reference is not None:
+            targets.append(("reference", self.reference))
+        targets.append(("primary anchor", anchor))
+        targets.extend(self.siblings)
+        return targets
 
 
 @dataclass(frozen=True)
@@ -211,13 +244,16 @@ def score_slots(
     thresholds: Thresholds | None = None,
     current_canonical_scores: dict[str, float] | None = None,
     regression_tolerance: float = IDENTITY_REGRESSION_TOLERANCE,
+    palette_contract: Mapping[str, Any] | None = None,
 ) -> list[SlotScore]:
     """Score each candidate against the primary anchor; one result per candidate, in order.
 
     One batched image-embedding call (anchor + candidates; a CachedEmbedder skips the ones it
     has) and one batched text call. Checks: ``identity`` (>= threshold, and >= the slot's
-    current canonical score minus ``regression_tolerance`` when given), ``adherence`` and
-    ``not_a_copy``. The anchor itself is scored with :func:`score_anchor`.
+    current canonical score minus ``regression_tolerance`` when given), ``adherence`` (only
+    for candidates with an intended label; unmeasured without a text tower), ``not_a_copy``
+    and, when the kit's ``palette_contract`` is given, ``palette``. The anchor itself is
+    scored with :func:`score_anchor`.
     """
     with decode_once():
         return _score_slots(
@@ -227,6 +263,7 @@ def score_slots(
             thresholds or thresholds_for(embedder.info),
             current_canonical_scores or {},
             regression_tolerance,
+            palette_contract,
         )
 
 
@@ -237,6 +274,7 @@ def _score_slots(
     thresholds: Thresholds,
     current: dict[str, float],
     regression_tolerance: float,
+    palette_contract: Mapping[str, Any] | None = None,
 ) -> list[SlotScore]:
     adherence_rows = [i for i, c in enumerate(candidates) if c.label is not None]
     for i in adherence_rows:
@@ -261,45 +299,36 @@ def _score_slots(
 
     results: list[SlotScore] = []
     for i, (candidate, identity) in enumerate(zip(candidates, identities, strict=True)):
-        checks: dict[str, bool] = {}
-        notes: dict[str, str] = {}
-        checks["identity"] = identity >= thresholds.identity_min
-        previous = current.get(candidate.slot)
-        if previous is not None:
-            checks["identity"] = checks["identity"] and identity >= previous - regression_tolerance
-            notes["identity"] = (
-                f"must also reach the current canonical score {previous:.3f} "
-                f"(tolerance {regression_tolerance})"
-            )
+        verdicts: dict[str, CheckVerdict] = {}
+        verdicts["identity"] = _identity_verdict(
+            identity, thresholds.identity_min, current.get(candidate.slot), regression_tolerance
+        )
         rank: int | None = None
         probs: dict[str, float] | None = None
-        if candidate.label is None:
-            checks["adherence"] = True
-            notes["adherence"] = "no intended label for this slot"
-        elif i in adherences:
-            rank, probs = adherences[i]
-            checks["adherence"] = rank == 1
-        else:
-            checks["adherence"] = True
-            notes["adherence"] = f"not scored: {embedder.info.kind} embedder has no text tower"
-        reference = candidate.reference if candidate.reference is not None else anchor
-        distance = perceptual_copy_distance(candidate.image, reference)
-        local = local_difference(candidate.image, reference)
-        copied = is_copy(
-            distance, thresholds.copy_max_hamming, local, thresholds.copy_max_local_difference
+        if candidate.label is not None:
+            if i in adherences:
+                rank, probs = adherences[i]
+                verdicts["adherence"] = CheckVerdict(
+                    PASS if rank == 1 else FAIL,
+                    _adherence_why(candidate.label, rank, probs),
+                )
+            else:
+                verdicts["adherence"] = CheckVerdict(
+                    UNMEASURED,
+                    f"not measured: the {embedder.info.kind} embedder has no text tower, so "
+                    f"nothing checked that this shows {candidate.label!r} "
+                    "(CLIP weights measure it: avatar-pipeline models pull)",
+                )
+        copy = copy_verdict(candidate.image, candidate.copy_targets(anchor), thresholds)
+        verdicts["not_a_copy"] = _copy_check(copy, thresholds)
+        distance = (
+            perceptual_copy_distance(candidate.image, _image_of(candidate, anchor, copy))
+            if copy is not None
+            else None
         )
-        checks["not_a_copy"] = not copied
-        copy_notes = []
-        if candidate.reference is None:
-            copy_notes.append("compared with the primary anchor (no reference given)")
-        if distance <= thresholds.copy_max_hamming:
-            copy_notes.append(
-                f"largest local change {local:.1f}/255 "
-                f"({'a copy' if copied else 'an edit'}: limit "
-                f"{thresholds.copy_max_local_difference:g})"
-            )
-        if copy_notes:
-            notes["not_a_copy"] = "; ".join(copy_notes)
+        palette: dict[str, Any] | None = None
+        if palette_contract is not None:
+            verdicts["palette"], palette = palette_verdict(palette_contract, candidate.image)
         results.append(
             SlotScore(
                 identity=identity,
@@ -308,13 +337,73 @@ def _score_slots(
                 adherence_label=candidate.label,
                 adherence_probs=probs,
                 copy_distance=distance,
-                is_copy=copied,
+                is_copy=bool(copy and copy.is_copy),
                 embedder=embedder.info,
-                checks=checks,
-                notes=notes,
+                verdicts=verdicts,
+                copy=copy.as_dict() if copy is not None else None,
+                palette=palette,
             )
         )
     return results
+
+
+def _identity_verdict(
+    identity: float, threshold: float, previous: float | None, tolerance: float
+) -> CheckVerdict:
+    ok = identity >= threshold
+    why = f"identity {identity:.3f} {'>=' if ok else '<'} threshold {threshold:.3f}"
+    if previous is not None:
+        keeps = identity >= previous - tolerance
+        ok = ok and keeps
+        why += (
+            f"; must also reach the current canonical score {previous:.3f} "
+            f"(tolerance {tolerance}): {'it does' if keeps else 'it does not'}"
+        )
+    return CheckVerdict(PASS if ok else FAIL, why)
+
+
+def _adherence_why(label: str, rank: int, probs: dict[str, float] | None) -> str:
+    if rank == 1:
+        return f"{label!r} ranked first among the slot's labels"
+    top = max(probs or {}, key=lambda k: (probs or {})[k], default="?")
+    return f"{label!r} ranked {rank}; the image reads as {top!r}"
+
+
+def copy_verdict(
+    image: bytes, targets: Sequence[tuple[str, bytes]], thresholds: Thresholds
+) -> CopyVerdict | None:
+    """The not-a-copy comparison of ``image`` with each labelled target (None: no targets)."""
+    if not targets:
+        return None
+    return find_copy(image, targets, thresholds.copy_max_changed_fraction)
+
+
+def _copy_check(copy: CopyVerdict | None, thresholds: Thresholds) -> CheckVerdict:
+    if copy is None:
+        return CheckVerdict(UNMEASURED, "not measured: nothing to compare with")
+    return CheckVerdict(FAIL if copy.is_copy else PASS, copy.why)
+
+
+def _image_of(candidate: CandidateInput, anchor: bytes, copy: CopyVerdict) -> bytes:
+    """The image the closest comparison was made with (for the legacy pHash distance)."""
+    label = copy.closest.against if copy.closest else "primary anchor"
+    return dict(candidate.copy_targets(anchor)).get(label, anchor)
+
+
+def palette_verdict(
+    contract: Mapping[str, Any], image: bytes, max_delta_e: float | None = None
+) -> tuple[CheckVerdict, dict[str, Any] | None]:
+    """The palette check of ``image`` against the kit's contract, and its per-colour deltas."""
+    from avatar_pipeline.consistency.palette import compare_palette
+
+    try:
+        comparison = compare_palette(contract, image, max_delta_e)
+    except ValueError as exc:
+        return CheckVerdict(UNMEASURED, f"not measured: {exc}"), None
+    if not comparison.measured:
+        return CheckVerdict(UNMEASURED, comparison.verdict), comparison.as_dict()
+    verdict = PASS if comparison.passed else FAIL
+    return CheckVerdict(verdict, comparison.verdict), comparison.as_dict()
 
 
 def score_anchor(
@@ -330,15 +419,21 @@ def score_anchor(
     note (art ops approve it by eye).
     """
     thresholds = thresholds or thresholds_for(embedder.info)
-    notes = {"adherence": "the primary anchor has no intended label"}
     identity: float | None = None
     if previous_anchor is None:
-        notes["identity"] = "first primary anchor of the kit: nothing to compare with"
-        passed = True
+        verdict = CheckVerdict(
+            PASS,
+            "defines the kit's identity: the first primary anchor has nothing to be compared "
+            "with (a person approves it with the kit)",
+        )
     else:
         identity = identity_scores(embedder, previous_anchor, [anchor])[0]
-        passed = identity >= thresholds.identity_min
-        notes["identity"] = "compared with the previous canonical portrait"
+        ok = identity >= thresholds.identity_min
+        verdict = CheckVerdict(
+            PASS if ok else FAIL,
+            f"identity {identity:.3f} {'>=' if ok else '<'} threshold "
+            f"{thresholds.identity_min:.3f}, compared with the previous canonical portrait",
+        )
     return SlotScore(
         identity=identity,
         identity_threshold=thresholds.identity_min,
@@ -348,8 +443,7 @@ def score_anchor(
         copy_distance=None,
         is_copy=False,
         embedder=embedder.info,
-        checks={"identity": passed, "adherence": True},
-        notes=notes,
+        verdicts={"identity": verdict},
     )
 
 

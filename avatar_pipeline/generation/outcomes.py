@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from avatar_pipeline.consistency.types import SlotScore
+from avatar_pipeline.consistency.types import PASS, UNMEASURED, CheckVerdict, SlotScore
 from avatar_pipeline.generation.slots import Slot
 
 
@@ -33,6 +33,9 @@ class SlotOutcome:
     generation: dict[str, Any] = field(default_factory=dict)  # ImageResponse.to_metadata()
     alternatives: list[dict[str, Any]] = field(default_factory=list)  # best-of-N losers
     reason: str | None = None
+    # FAILED/SKIPPED only: "provider" | "safety_refusal" | "budget" | "invalid_request", or
+    # "blocked" (skipped: what it derives from failed or was refused in this run)
+    failure_kind: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -46,42 +49,42 @@ class SlotOutcome:
     def has_image(self) -> bool:
         return self.image is not None and self.asset_id is not None
 
-    def check_results(self) -> dict[str, tuple[bool, str]]:
-        """Check name -> (passed, one-line reason) for every check of this slot."""
+    @property
+    def pending_review(self) -> bool:
+        """Stored, not canonical, waiting for a person (a required check was not measured)."""
+        return (
+            self.has_image
+            and not (self.promoted or self.was_canonical)
+            and self.score is not None
+            and self.score.status == UNMEASURED
+        )
+
+    def check_verdicts(self) -> dict[str, CheckVerdict]:
+        """Check name -> pass / fail / unmeasured with why, for every check of this slot.
+
+        A slot that produced no image (provider failure, skipped) has nothing to judge: its
+        checks are unmeasured, never passed or failed."""
         names = check_names_for(self.slot)
         if self.status in (SlotStatus.SKIPPED, SlotStatus.FAILED):
-            return {n: (False, self.reason or self.status.value) for n in names}
+            why = f"not measured: no image ({self.reason or self.status.value})"
+            return {n: CheckVerdict(UNMEASURED, why) for n in names}
         if self.status is SlotStatus.UPLOADED or self.score is None:
-            return {n: (True, self.reason or "manual anchor: defines the identity") for n in names}
-        results: dict[str, tuple[bool, str]] = {}
-        for name in names:
-            passed = bool(self.score.checks.get(name, True))
-            results[name] = (passed, _describe(name, self.score))
-        return results
+            why = self.reason or "manual anchor: defines the identity"
+            return {n: CheckVerdict(PASS, why) for n in names}
+        return {
+            name: self.score.verdicts.get(name)
+            or CheckVerdict(UNMEASURED, f"not measured: the {name} check did not run")
+            for name in names
+        }
+
+    def check_results(self) -> dict[str, tuple[bool, str]]:
+        """Check name -> (passed, one-line reason); unmeasured reads as not passed."""
+        return {n: (v.passed, v.why) for n, v in self.check_verdicts().items()}
 
 
 def check_names_for(slot: Slot) -> tuple[str, ...]:
     if slot.asset_type.value == "anchor_portrait":
         return ("identity",)
     if slot.asset_type.value == "anchor_fullbody":
-        return ("identity", "not_a_copy")
-    return ("identity", "adherence", "not_a_copy")
-
-
-def _describe(name: str, score: SlotScore) -> str:
-    if name == "identity":
-        if score.identity is None:
-            return "defines the identity (no earlier anchor to compare with)"
-        text = f"identity {score.identity:.3f} vs threshold {score.identity_threshold:.3f}"
-        note = getattr(score, "notes", {}).get("identity")
-        return f"{text}; {note}" if note else text
-    if name == "adherence":
-        if score.adherence_rank is None:
-            return f"no text tower in {score.embedder.kind} embedder: not measured"
-        return f"intended label ranked {score.adherence_rank} ({score.adherence_label})"
-    if name == "not_a_copy":
-        if score.copy_distance is None:
-            return "no reference to compare with"
-        verdict = "a copy of" if score.is_copy else "differs from"
-        return f"phash distance {score.copy_distance}: {verdict} its reference"
-    return name
+        return ("identity", "not_a_copy", "palette")
+    return ("identity", "adherence", "not_a_copy", "palette")

@@ -89,6 +89,7 @@ def _report_assets(
                 derived_from_id=str(asset.derived_from_id) if asset.derived_from_id else None,
                 created_at=asset.created_at,
                 alternatives=meta.get("alternatives") or (),
+                review_state=asset.review_state,
             )
         )
     return inputs
@@ -117,6 +118,7 @@ def kit_report(
             thresholds=thresholds,
             assets=_report_assets(session, store, kit.id),
             required_slots=[s.name for s in ALL_SLOTS],
+            palette_contract=dict(kit.palette_contract) if kit.palette_contract else None,
         )
     return build_kit_report(data)
 
@@ -138,6 +140,10 @@ def write_kit_report_for(
         thresholds=thresholds,
     )
     files = write_kit_report(report, Path(reports_dir))
+    # Scene drift section (avatar_pipeline.scenes owns it): production scenes vs the anchor.
+    from avatar_pipeline.scenes.drift_view import add_drift_to_kit_report
+
+    add_drift_to_kit_report(files, kit_id, session_factory=session_factory, store=store)
     return KitReportResult(report, files, report_markdown(report))
 
 

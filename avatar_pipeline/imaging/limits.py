@@ -13,6 +13,13 @@ same configuration draws from one budget, even when each built its own provider 
 Dagster resource and the scene API in one process, say). Keying on the numbers as well keeps a
 service configured differently (a test, a one-off script) from silently inheriting another's
 limits.
+
+Across processes: a ``ProviderLimits`` may also carry an instance-wide budget
+(:class:`avatar_pipeline.catalog.provider_budget.ProviderBudget`, kept in the catalog
+database). ``instance_slot()`` then holds a lease of that budget around each provider call, so
+calls in flight and creates per minute are capped across every run worker, the API and the CLI
+of the instance; the per-process limiters above still apply first (they keep one process from
+queueing more waiters on the database than it can use).
 """
 
 from __future__ import annotations
@@ -23,7 +30,11 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from avatar_pipeline.catalog.provider_budget import ProviderBudget
 
 
 class ConcurrencyLimiter:
@@ -132,23 +143,49 @@ class SlidingWindowRateLimiter:
 class ProviderLimits:
     concurrency: ConcurrencyLimiter
     rate: SlidingWindowRateLimiter
+    budget: ProviderBudget | None = field(default=None)
+
+    @asynccontextmanager
+    async def instance_slot(self, predictions: int = 1) -> AsyncIterator[float]:
+        """Hold the instance-wide budget's lease for one call (a no-op without a budget);
+        yields the seconds waited for it."""
+        if self.budget is None:
+            yield 0.0
+            return
+        async with self.budget.slot(predictions) as waited:
+            yield waited
 
 
-_registry: dict[tuple[str, int, int], ProviderLimits] = {}
+_registry: dict[tuple[str, int, int, str | None], ProviderLimits] = {}
 _registry_lock = threading.Lock()
 
 
+def _budget_key(budget: ProviderBudget | None) -> str | None:
+    if budget is None:
+        return None
+    return repr((budget.database_url, budget.provider, budget.max_in_flight,
+                 budget.creates_per_minute, budget.lease_ttl_s))  # fmt: skip
+
+
 def shared_limits(
-    provider_name: str, max_concurrency: int, predictions_per_minute: int
+    provider_name: str,
+    max_concurrency: int,
+    predictions_per_minute: int,
+    budget: ProviderBudget | None = None,
 ) -> ProviderLimits:
-    """The process-wide limits for one provider and configuration (created on first use)."""
-    key = (provider_name, max_concurrency, predictions_per_minute)
+    """The process-wide limits for one provider and configuration (created on first use).
+
+    ``budget``: the instance-wide budget to hold around each call as well; services built with
+    an equal budget (same database, provider and caps) share the first one built.
+    """
+    key = (provider_name, max_concurrency, predictions_per_minute, _budget_key(budget))
     with _registry_lock:
         limits = _registry.get(key)
         if limits is None:
             limits = ProviderLimits(
                 ConcurrencyLimiter(max_concurrency),
                 SlidingWindowRateLimiter(predictions_per_minute, 60.0),
+                budget,
             )
             _registry[key] = limits
         return limits

@@ -14,20 +14,22 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from avatar_pipeline.imaging.cache import ImageCache, request_fingerprint
 from avatar_pipeline.imaging.limits import shared_limits
-from avatar_pipeline.imaging.providers.base import UNKNOWN_VERSION, ImageProvider
+from avatar_pipeline.imaging.providers.base import ImageProvider
 from avatar_pipeline.imaging.types import (
     EditRequest,
     GenerateRequest,
     ImageResponse,
-    ImageServiceError,
     InvalidProviderOutputError,
     ProviderResult,
 )
 from avatar_pipeline.imaging.validation import validate_edit, validate_generate
+
+if TYPE_CHECKING:
+    from avatar_pipeline.catalog.provider_budget import ProviderBudget
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +46,15 @@ class ImageService:
         cache: ImageCache | None = None,
         max_concurrency: int = 8,
         predictions_per_minute: int = 600,
+        budget: ProviderBudget | None = None,
     ) -> None:
         self.provider = provider
         self.cache = cache
-        self.limits = shared_limits(provider.name, max_concurrency, predictions_per_minute)
+        # fleet: ``budget`` (optional) caps calls in flight and creates/minute instance-wide
+        self.limits = shared_limits(provider.name, max_concurrency, predictions_per_minute, budget)
         self._version_lookups: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Task[dict[str, str]]
+            asyncio.AbstractEventLoop, dict[tuple[str, int], asyncio.Task[tuple[str, str]]]
         ] = weakref.WeakKeyDictionary()
-        self._versions_looked_up = False
 
     def __repr__(self) -> str:
         return (
@@ -163,9 +166,7 @@ class ImageService:
 
         # The version must be known BEFORE the call: an upgraded model is a different request.
         cacheable = self.cache is not None and seed is not None
-        model, model_version = await self._model_for(
-            operation, len(reference_hashes), look_up=cacheable
-        )
+        model, model_version = await self._model_for(operation, len(reference_hashes))
         if cacheable:
             hit = await self._cached(fingerprint(model, model_version), started)
             if hit is not None:
@@ -174,7 +175,9 @@ class ImageService:
         async with self.limits.concurrency.slot():
             queued_ms = (time.perf_counter() - started) * 1000
             rate_wait_s = await self.limits.rate.acquire(num_images)
-            result = await call()
+            async with self.limits.instance_slot(num_images) as budget_wait_s:
+                rate_wait_s += budget_wait_s
+                result = await call()
         expected = num_images
         if len(result.images) != expected or not all(
             image.startswith(_PNG_SIGNATURE) for image in result.images
@@ -225,31 +228,22 @@ class ImageService:
         return response
 
     async def _model_for(
-        self, operation: str, reference_count: int, *, look_up: bool
+        self, operation: str, reference_count: int, *, look_up: bool = True
     ) -> tuple[str, str]:
-        """The model and version a call would use; looks the versions up once if unknown.
-
-        A provider answers ``UNKNOWN_VERSION`` for a model it runs at "whatever is newest" before
-        it has seen a version (a fresh process). Asking the provider once then lets a cacheable
-        request find what an earlier process paid for.
-        """
-        model, version = self.provider.model_for(operation, reference_count)
-        if version != UNKNOWN_VERSION or not look_up or self._versions_looked_up:
-            return model, version
+        """The model and the real version a call would use: the version goes into the request
+        fingerprint BEFORE the call (an upgraded model is a different request) and into the
+        provenance. Concurrent first calls on one loop share one lookup."""
         loop = asyncio.get_running_loop()
-        lookup = self._version_lookups.get(loop)  # concurrent first calls share one lookup
+        key = (operation, reference_count)
+        lookups = self._version_lookups.setdefault(loop, {})
+        lookup = lookups.get(key)
         if lookup is None:
-            lookup = loop.create_task(self.provider.latest_model_versions())
-            self._version_lookups[loop] = lookup
-        try:
-            await asyncio.shield(lookup)
-            self._versions_looked_up = True
-        except ImageServiceError as exc:  # the call itself may still work: go on uncached
-            logger.warning("could not look up model versions (%s); %s runs uncached", exc, model)
-        finally:
-            if self._version_lookups.get(loop) is lookup:
-                del self._version_lookups[loop]  # a task keeps its loop alive: drop it
-        return self.provider.model_for(operation, reference_count)
+            lookup = loop.create_task(
+                self.provider.current_model_version(operation, reference_count)
+            )
+            lookups[key] = lookup
+            lookup.add_done_callback(lambda _t: lookups.pop(key, None))
+        return await asyncio.shield(lookup)
 
     async def _cached(self, fingerprint: str, started: float) -> ImageResponse | None:
         assert self.cache is not None

@@ -36,6 +36,11 @@ class ConsistencyResource(dg.ConfigurableResource):
         description="A re-generated slot replaces the canonical one only if its identity score "
         "is at least the old score minus this.",
     )
+    unmeasured_policy: str = Field(
+        default="review",
+        description="'review' (default): an image with an unmeasured required check waits for a "
+        "person (review_state='pending'); 'reject': it stays a failed candidate.",
+    )
     _embedder: Embedder | None = PrivateAttr(default=None)
 
     def get_embedder(self) -> Embedder:

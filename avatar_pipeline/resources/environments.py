@@ -31,6 +31,18 @@ def _secret(env_name: str, fallback: str | None) -> Any:
     return fallback
 
 
+def _budget_fields(settings: Settings) -> dict[str, Any]:
+    """fleet: the instance-wide provider budget lives in the catalog database."""
+    if not settings.instance_budget:
+        return {}
+    return {
+        "budget_database_url": settings.catalog_url,
+        "budget_max_in_flight": settings.provider_max_in_flight,
+        "budget_creates_per_minute": settings.provider_creates_per_minute,
+        "budget_lease_ttl_seconds": settings.provider_lease_ttl_seconds,
+    }
+
+
 def resources_for_environment(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings()
     resources: dict[str, Any] = {
@@ -47,6 +59,7 @@ def resources_for_environment(settings: Settings | None = None) -> dict[str, Any
             reports_dir=str(settings.reports_dir),
             candidates_per_slot=settings.candidates_per_slot,
             kit_cost_budget_usd=settings.kit_cost_budget_usd,
+            unmeasured_policy=settings.unmeasured_policy,
         ),
     }
     if settings.storage_backend == "s3":
@@ -75,15 +88,21 @@ def resources_for_environment(settings: Settings | None = None) -> dict[str, Any
             generate_model=settings.replicate_generate_model,
             google_model=settings.replicate_google_model,
             use_google_for_generate=settings.replicate_use_google,
+            google_edit_model=settings.replicate_google_edit_model,
+            use_google_for_edit=settings.replicate_use_google_for_edit,
+            pinned_versions=dict(settings.replicate_pinned_versions),
+            max_prediction_attempts=settings.replicate_max_prediction_attempts,
             timeout_seconds=settings.replicate_timeout_seconds,
             max_retries=settings.replicate_max_retries,
             cache_dir=str(settings.image_cache_dir),
             max_concurrency=settings.replicate_max_concurrency,
             predictions_per_minute=settings.replicate_predictions_per_minute,
+            **_budget_fields(settings),
         )
     else:
         resources["image_service"] = OfflineImageServiceResource(
             latency_seconds=settings.offline_latency_seconds,
             cache_dir=str(settings.image_cache_dir),
+            **_budget_fields(settings),
         )
     return resources

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -10,6 +11,9 @@ from pydantic import Field, PrivateAttr
 from avatar_pipeline.imaging.cache import ImageCache
 from avatar_pipeline.imaging.providers.base import ImageProvider
 from avatar_pipeline.imaging.service import ImageService
+
+if TYPE_CHECKING:
+    from avatar_pipeline.catalog.provider_budget import ProviderBudget
 
 
 class ImageServiceResource(dg.ConfigurableResource):
@@ -25,6 +29,18 @@ class ImageServiceResource(dg.ConfigurableResource):
         "(full body + 8 expressions), times candidates_per_slot.",
     )
     predictions_per_minute: int = Field(default=600, description="Replicate allows 600/min.")
+    budget_database_url: str | None = Field(
+        default=None,
+        description="Catalog URL holding the instance-wide provider budget (fleet, migration "
+        "0006); None: per-process limits only.",
+    )
+    budget_max_in_flight: int | None = Field(
+        default=None, description="Instance-wide calls in flight (default: max_concurrency)."
+    )
+    budget_creates_per_minute: int | None = Field(
+        default=None, description="Instance-wide creates/minute (default: predictions_per_minute)."
+    )
+    budget_lease_ttl_seconds: float = Field(default=60.0)
     _service: ImageService | None = PrivateAttr(default=None)
 
     def build_provider(self) -> ImageProvider:
@@ -43,8 +59,26 @@ class ImageServiceResource(dg.ConfigurableResource):
                 cache=ImageCache(Path(self.cache_dir)) if self.cache_dir else None,
                 max_concurrency=self.max_concurrency,
                 predictions_per_minute=self.predictions_per_minute,
+                budget=self.build_budget(),
             )
         return self._service
+
+    def build_budget(self) -> ProviderBudget | None:
+        if not self.budget_database_url:
+            return None
+        from avatar_pipeline.catalog.provider_budget import ProviderBudget
+
+        return ProviderBudget(
+            self.budget_database_url,
+            self.budget_provider_name,
+            max_in_flight=self.budget_max_in_flight or self.max_concurrency,
+            creates_per_minute=self.budget_creates_per_minute or self.predictions_per_minute,
+            lease_ttl_s=self.budget_lease_ttl_seconds,
+        )
+
+    @property
+    def budget_provider_name(self) -> str:
+        return type(self).__name__.removesuffix("ImageServiceResource").lower() or "provider"
 
 
 class OfflineImageServiceResource(ImageServiceResource):
@@ -74,6 +108,16 @@ class ReplicateImageServiceResource(ImageServiceResource):
     pinned_versions: dict[str, str] = Field(
         default_factory=dict, description="Model id -> version id to pin; unpinned use latest."
     )
+    google_edit_model: str = Field(
+        default="google/nano-banana", description="Google model for edit() (image_input)."
+    )
+    use_google_for_edit: bool = Field(default=False)
+    max_prediction_attempts: int = Field(
+        default=3, description="Predictions per call when one fails transiently (1 = no retry)."
+    )
+    version_ttl_seconds: float = Field(
+        default=300.0, description="How long a looked-up latest model version is reused."
+    )
     timeout_seconds: float = Field(default=300.0)
     max_retries: int = Field(default=4)
 
@@ -92,7 +136,11 @@ class ReplicateImageServiceResource(ImageServiceResource):
             generate_model=self.generate_model,
             google_model=self.google_model,
             use_google_for_generate=self.use_google_for_generate,
+            google_edit_model=self.google_edit_model,
+            use_google_for_edit=self.use_google_for_edit,
             pinned_versions=self.pinned_versions or None,
             timeout_s=self.timeout_seconds,
             max_retries=self.max_retries,
+            max_prediction_attempts=self.max_prediction_attempts,
+            version_ttl_s=self.version_ttl_seconds,
         )

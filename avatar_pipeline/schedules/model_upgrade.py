@@ -1,9 +1,10 @@
 """Model-upgrade schedule: compare the provider's current model versions with the versions
 recorded on each kit's canonical assets, and re-generate what an upgrade affects.
 
-Re-generated images are candidates: they replace the canonical ones only if they pass the
-consistency gate and are at least as consistent as the images they replace; until then the
-old images stay canonical.
+Re-generated images form one candidate set per kit (a canary, ``generation/upgrade.py``): a
+draft kit moves to the new set only as a whole, when every image passes the gate and the set is
+at least as consistent as the old one within a stated tolerance; an approved kit's set waits for
+a person. An old-vs-new report is written beside the kit's report.
 """
 
 import hashlib
@@ -13,29 +14,33 @@ import dagster as dg
 from avatar_pipeline.assets.kit_images import MODEL_UPGRADE_TRIGGER
 from avatar_pipeline.assets.provider_models import current_model_versions
 from avatar_pipeline.catalog import repository as repo
-from avatar_pipeline.domain.vocab import SourceType
-from avatar_pipeline.generation.slots import ALL_SLOTS, PORTRAIT
+from avatar_pipeline.domain.vocab import AssetType, SourceType
+from avatar_pipeline.generation.slots import ALL_SLOTS, FULLBODY_SLOT, PORTRAIT
 from avatar_pipeline.jobs import kit_job, observe_provider_models_job
 from avatar_pipeline.resources import CatalogResource, ImageServiceResource
 from avatar_pipeline.sensors.selection import kit_run_config, partitioned_kits, selection_for
 
 
 def upgraded_slots(canonical: dict, current: dict[str, str]) -> list[str]:
-    """Slots whose canonical image was made by a model now served at another version.
+    """Slots whose canonical image was made by a model now served at another real version.
 
-    A new primary anchor changes what everything else derives from, so an upgraded portrait
-    model re-generates the whole kit.
+    Versions are real ids on both sides (the provider records the pinned version or the
+    ``latest_version.id`` it looked up, never Replicate's "hidden"), so an unchanged model asks
+    for nothing. What derives from a re-generated anchor is re-generated with it (from the new
+    anchor): a new primary anchor re-generates the whole kit, a new full body its poses.
     """
-    slots = []
+    slots = set()
     for slot, asset in canonical.items():
         if asset.source_type != SourceType.AI_GENERATED.value:
             continue
         meta = asset.generation_metadata or {}
         model, version = meta.get("model"), meta.get("model_version")
         if model in current and current[model] != version:
-            slots.append(slot)
+            slots.add(slot)
     if PORTRAIT in slots:
         return [s.name for s in ALL_SLOTS]
+    if FULLBODY_SLOT.name in slots:
+        slots.update(s.name for s in ALL_SLOTS if s.asset_type is AssetType.POSE)
     return [s.name for s in ALL_SLOTS if s.name in slots]
 
 

@@ -34,8 +34,9 @@ def selection_for(slot_names: Iterable[str]) -> list[dg.AssetKey]:
     return [slot_asset_key(s) for s in ALL_SLOTS if s.name in names] + [REPORT_KEY]
 
 
-def kit_run_config(trigger: str) -> dict:
-    return {"ops": {"kit_images": {"config": {"trigger": trigger}}}}
+def kit_run_config(trigger: str, **options: object) -> dict:
+    """Run config of kit_images (``options``: other KitRunConfig fields, e.g. new_take)."""
+    return {"ops": {"kit_images": {"config": {"trigger": trigger, **options}}}}
 
 
 def partitioned_kits(instance: dg.DagsterInstance, session: Session) -> list[AvatarKit]:

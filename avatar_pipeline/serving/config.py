@@ -6,6 +6,7 @@ built lazily on first use so that importing the app never touches a disk or a da
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from avatar_pipeline.catalog.db import make_engine, make_session_factory
+from avatar_pipeline.catalog.db import is_sqlite, make_engine, make_session_factory
 from avatar_pipeline.catalog.migrate import upgrade_database
 from avatar_pipeline.imaging.service import ImageService
 from avatar_pipeline.serving.uploads import UploadLimits
@@ -46,7 +47,7 @@ def build_services(
 
     if migrate:
         upgrade_database(settings.catalog_url)
-    engine = make_engine(settings.catalog_url)
+    engine = make_engine(settings.catalog_url, **api_pool_options(settings))
     store = build_object_store(settings, create_buckets=migrate)
     if migrate:
         store.ensure_buckets()
@@ -56,7 +57,35 @@ def build_services(
         session_factory=make_session_factory(engine),
         object_store=store,
         image_service=image_service or build_image_service(settings),
+        upload_limits=UploadLimits(max_bytes=settings.api_max_upload_bytes),
     )
+
+
+def default_executor_threads() -> int:
+    """Size of asyncio's default executor (``asyncio.to_thread``), as CPython computes it."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+def api_pool_size(settings: Settings) -> int:
+    """Connections the API may hold: one per thread that can touch the catalog at once (the
+    worker threads of blocking handlers, asyncio's executor the scene flow uses, and two for
+    the health check), so a request never queues for a connection behind other requests."""
+    if settings.api_db_pool_size is not None:
+        return settings.api_db_pool_size
+    return settings.api_max_threads + default_executor_threads() + 2
+
+
+def api_pool_options(settings: Settings) -> dict[str, object]:
+    """``create_engine`` pool arguments for the API. In-memory SQLite keeps its single shared
+    connection (StaticPool has no size)."""
+    url = settings.catalog_url
+    if is_sqlite(url) and (":memory:" in url or "mode=memory" in url or url.endswith("://")):
+        return {}
+    return {
+        "pool_size": api_pool_size(settings),
+        "max_overflow": 0,
+        "pool_timeout": settings.api_db_pool_timeout_seconds,
+    }
 
 
 class LazyServices:

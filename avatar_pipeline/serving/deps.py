@@ -14,7 +14,12 @@ from avatar_pipeline.catalog.db import session_scope
 from avatar_pipeline.catalog.models import User
 from avatar_pipeline.imaging.service import ImageService
 from avatar_pipeline.serving.config import LazyServices, Services
-from avatar_pipeline.serving.security import InvalidTokenError, decode_token
+from avatar_pipeline.serving.security import (
+    InvalidTokenError,
+    TokenClaims,
+    decode_token,
+    dev_secret_problem,
+)
 from avatar_pipeline.serving.uploads import UploadLimits
 from avatar_pipeline.settings import Settings
 from avatar_pipeline.storage.base import ObjectStore
@@ -51,10 +56,17 @@ def get_clock() -> Callable[[], float]:
     return time.time
 
 
-def get_db(services: ServicesDep) -> Iterator[Session]:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_db(request: Request, services: ServicesDep) -> Iterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back when it
-    raises (so a rejected request changes nothing)."""
-    with session_scope(services.session_factory) as session:
+    raises (so a rejected request changes nothing). A request that may write (any method but
+    GET/HEAD/OPTIONS) gets a write transaction: on SQLite it takes the write lock before its
+    first read and waits for it (``session_scope(write=True)``), instead of failing with
+    "database is locked" when it reads and then writes under load."""
+    write = request.method not in SAFE_METHODS
+    with session_scope(services.session_factory, write=write) as session:
         yield session
 
 
@@ -77,15 +89,39 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
-def get_current_user(services: ServicesDep, credentials: CredentialsDep) -> User:
+def _server_host(scope: dict[str, object]) -> str | None:
+    server = scope.get("server")
+    return str(server[0]) if isinstance(server, tuple | list) and server else None
+
+
+def authenticate_bearer(
+    settings: Settings, authorization: str | None, scope: dict[str, object]
+) -> TokenClaims:
+    """Check the ``Authorization`` header's bearer token (signature, expiry, and the
+    development-secret rule of ``security.dev_secret_problem``); no database access, so the
+    request guard can run it before the body is read. Raises a 401 HTTPException."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
+    problem = dev_secret_problem(settings, _server_host(scope))
+    if problem is not None:
+        raise _unauthorized(problem)
+    try:
+        return decode_token(settings, token.strip())
+    except InvalidTokenError as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+def get_current_user(
+    request: Request, services: ServicesDep, credentials: CredentialsDep
+) -> User:
     """The caller, looked up in ``users`` (its role there is authoritative), in a short
     transaction of its own so no database transaction stays open during image generation."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("not authenticated: send 'Authorization: Bearer <token>'")
-    try:
-        claims = decode_token(services.settings, credentials.credentials)
-    except InvalidTokenError as exc:
-        raise _unauthorized(str(exc)) from None
+    claims = authenticate_bearer(
+        services.settings, f"Bearer {credentials.credentials}", request.scope
+    )
     with session_scope(services.session_factory) as session:
         user = session.get(User, claims.user_id)
     if user is None:

@@ -3,16 +3,20 @@
 404 not found; 409 a conflict with the current state (uniqueness, status transitions);
 422 input the rules reject (bad references, constraint or prompt rules, unusable images);
 413 an upload over the size limit; 502 the image provider or the object store failed;
-503 the catalog database failed (the driver's message is logged, not returned).
+503 the catalog database failed or is busy (no free connection within the pool timeout, a
+lock that outlived the busy timeout), always with ``Retry-After`` (the driver's message is
+logged, not returned). Every error body has the shape ``schemas.ErrorBody``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from avatar_pipeline.catalog.errors import (
     CatalogError,
@@ -61,6 +65,18 @@ def status_for(exc: Exception) -> int:
     return status.HTTP_500_INTERNAL_SERVER_ERROR
 
 
+DEFAULT_RETRY_AFTER_SECONDS = 2
+
+
+def _retry_after(request: Request) -> str:
+    seconds = DEFAULT_RETRY_AFTER_SECONDS
+    lazy = getattr(request.app.state, "services", None)
+    # the services themselves may have failed to build: keep the default then
+    with contextlib.suppress(Exception):
+        seconds = lazy.get().settings.api_retry_after_seconds if lazy is not None else seconds
+    return str(seconds)
+
+
 async def _database_failed(request: Request, exc: Exception) -> JSONResponse:
     logger.error("%s %s: catalog database error: %s", request.method, request.url.path, exc)
     return JSONResponse(
@@ -70,6 +86,25 @@ async def _database_failed(request: Request, exc: Exception) -> JSONResponse:
             "changed; retry shortly, and check GET /healthz if it persists",
             "error": type(exc).__name__,
         },
+        headers={"Retry-After": _retry_after(request)},
+    )
+
+
+async def _pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning(
+        "%s %s: no free catalog connection within the pool timeout (%s)",
+        request.method,
+        request.url.path,
+        exc,
+    )
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={
+            "detail": "the API is at its concurrency limit (every catalog connection is in use) "
+            "and nothing was changed; retry after the Retry-After seconds",
+            "error": "CatalogBusy",
+        },
+        headers={"Retry-After": _retry_after(request)},
     )
 
 
@@ -96,3 +131,4 @@ def install_error_handlers(app: FastAPI) -> None:
     ):
         app.add_exception_handler(error_type, _handle)
     app.add_exception_handler(DBAPIError, _database_failed)
+    app.add_exception_handler(PoolTimeoutError, _pool_exhausted)

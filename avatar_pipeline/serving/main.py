@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from avatar_pipeline.serving.config import LazyServices, Services, build_services
 from avatar_pipeline.serving.deps import ServicesDep
 from avatar_pipeline.serving.errors import install_error_handlers
+from avatar_pipeline.serving.guard import RequestGuard
+from avatar_pipeline.serving.openapi_errors import install_openapi
 from avatar_pipeline.serving.routes import api_router
 from avatar_pipeline.serving.schemas import Health
+from avatar_pipeline.serving.studio import install_studio
 from avatar_pipeline.settings import Settings, get_settings
 
 
@@ -30,7 +35,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        lazy.get()
+        built = lazy.get()
+        # The worker threads of blocking handlers; the catalog pool is sized to match
+        # (config.api_pool_size), so no request waits for a connection behind others.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            built.settings.api_max_threads
+        )
         try:
             yield
         finally:
@@ -41,29 +51,51 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         summary="User scenes drawn from avatar kits, and avatar kit administration.",
         version="1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_studio (assets from a package, no CDN)
+        redoc_url=None,
     )
     app.state.services = lazy
     install_error_handlers(app)
     app.include_router(api_router)
+    install_studio(app)
+    # Answers OPTIONS, 401 and 413 before the app reads a body (see serving/guard.py).
+    app.add_middleware(RequestGuard, app_routes=lambda: app.routes)
+    install_openapi(app)
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    def healthz(services: ServicesDep) -> Health:
-        """Liveness and where things live; ``degraded`` when the catalog cannot be queried."""
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        responses={503: {"model": Health, "description": "A dependency is unreachable."}},
+    )
+    def healthz(services: ServicesDep) -> Health | JSONResponse:
+        """For probes: ``ok`` (200) or ``degraded`` (503) and which dependency failed; nothing
+        about where or what things are (no paths, hosts or versions)."""
+        database = object_store = "ok"
         try:
             with services.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-            database = services.engine.url.get_backend_name()
-            state = "ok"
-        except Exception as exc:  # report, do not raise: this is the health check
-            database, state = f"unreachable: {type(exc).__name__}", "degraded"
-        return Health(
-            status=state,  # type: ignore[arg-type]
-            database=database,
-            object_store=services.object_store.describe(),
-            image_provider=services.image_service.provider.name,
+        except Exception:  # report, do not raise: this is the health check
+            database = "unreachable"
+        try:
+            services.object_store.exists("avatars", HEALTH_PROBE_KEY)
+        except Exception:
+            object_store = "unreachable"
+        ok = database == object_store == "ok"
+        health = Health(
+            status="ok" if ok else "degraded",
+            database=database,  # type: ignore[arg-type]
+            object_store=object_store,  # type: ignore[arg-type]
         )
+        if ok:
+            return health
+        return JSONResponse(health.model_dump(), status_code=503)
 
     return app
+
+
+HEALTH_PROBE_KEY = "healthz/probe.png"
+"""An object that is never written; asking whether it exists proves the store answers."""
 
 
 def _build(settings: Settings) -> Services:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 KitStatusName = Literal["draft", "active", "archived"]
 AssetTypeName = Literal["anchor_portrait", "anchor_fullbody", "expression", "pose", "outfit"]
@@ -18,10 +18,39 @@ class Message(BaseModel):
 
 
 class Health(BaseModel):
+    """What a liveness/readiness probe needs, nothing about where things live."""
+
     status: Literal["ok", "degraded"]
-    database: str
-    object_store: str
-    image_provider: str
+    database: Literal["ok", "unreachable"]
+    object_store: Literal["ok", "unreachable"]
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+class NotReadyDetail(BaseModel):
+    """409 of an approval: what is wrong and which slots still need a canonical image."""
+
+    message: str
+    missing_slots: list[str]
+
+
+class ValidationIssue(BaseModel):
+    """One problem of a request that does not fit the schema (pydantic's error entry)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``detail`` says what went wrong and what to do; ``error`` names the
+    error class where the app raised a domain error."""
+
+    detail: str | NotReadyDetail | list[ValidationIssue]
+    error: str | None = None
 
 
 # --- kits ------------------------------------------------------------------------------------
@@ -36,7 +65,7 @@ class KitCreate(BaseModel):
     style_prompt: str = Field(min_length=1, max_length=2000)
     negative_prompt: str | None = Field(default=None, max_length=2000)
     character_id: uuid.UUID | None = None
-    is_default: bool = False
+    is_default: StrictBool = False
 
 
 class KitUpdate(BaseModel):
@@ -50,7 +79,7 @@ class KitUpdate(BaseModel):
     style_prompt: str | None = Field(default=None, min_length=1, max_length=2000)
     negative_prompt: str | None = Field(default=None, max_length=2000)
     status: KitStatusName | None = None
-    is_default: bool | None = None
+    is_default: StrictBool | None = None
 
 
 class KitPublic(BaseModel):
@@ -144,7 +173,7 @@ class AssetUpdate(BaseModel):
     expression: str | None = Field(default=None, pattern=SLOT_NAME_PATTERN)
     pose: str | None = Field(default=None, pattern=SLOT_NAME_PATTERN)
     emotion_tags: list[str] | None = Field(default=None, max_length=32)
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     is_canonical: Literal[True] | None = None
 
 
@@ -209,4 +238,4 @@ class ScenePublic(BaseModel):
 class MemoryUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    is_memory: bool
+    is_memory: StrictBool

@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 from typing import BinaryIO, Final
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS: Final[dict[str, str]] = {
@@ -62,6 +63,28 @@ def read_limited(stream: BinaryIO, max_bytes: int, filename: str | None = None) 
                 "resize or compress it and upload again"
             )
     return b"".join(chunks)
+
+
+WIDE_INTEGER_MODES: Final = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+"""Modes Pillow decodes a 16-bit grayscale PNG to; their values go up to 65535."""
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """Scale a 16-bit grayscale image to 8 bits (``L``/``LA``), keeping its tones.
+
+    Pillow's own ``convert`` clips wide integer values at 255, so a 16-bit grayscale PNG would
+    keep only 0 and 255. Other modes (including 16-bit RGB(A), which Pillow already decodes to
+    8 bits per channel) are returned unchanged. A 16-bit ``tRNS`` grey value becomes alpha.
+    """
+    if image.mode not in WIDE_INTEGER_MODES:
+        return image
+    wide = np.asarray(image.convert("I"), dtype=np.int64)
+    gray = Image.fromarray(((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8))
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, int):
+        alpha = Image.fromarray(np.where(wide == transparent, 0, 255).astype(np.uint8))
+        return Image.merge("LA", (gray, alpha))
+    return gray
 
 
 def normalize_image(
@@ -123,6 +146,7 @@ def _normalize_open_image(
     try:
         image.load()
         upright = ImageOps.exif_transpose(image)
+        upright = to_8bit(upright)
         mode = "RGBA" if ("A" in upright.getbands() or "transparency" in upright.info) else "RGB"
         converted = upright.convert(mode)
         buffer = io.BytesIO()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from avatar_pipeline.settings import Settings
 from avatar_pipeline.storage.base import ObjectStore
 from avatar_pipeline.storage.local import LocalObjectStore
-from avatar_pipeline.storage.s3 import S3ObjectStore
 
 
 def build_object_store(settings: Settings, *, create_buckets: bool = False) -> ObjectStore:
@@ -18,6 +17,8 @@ def build_object_store(settings: Settings, *, create_buckets: bool = False) -> O
             default_ttl=settings.signed_url_ttl_seconds,
         )
     if settings.storage_backend == "s3":
+        from avatar_pipeline.storage.s3 import S3ObjectStore  # boto3 only when used
+
         key_id = settings.s3_access_key_id
         secret = settings.s3_secret_access_key
         return S3ObjectStore(

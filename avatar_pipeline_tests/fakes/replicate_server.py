@@ -7,8 +7,19 @@ held until the prediction finishes or n seconds pass), model lookups with ``late
 ``/versions``, and outputs served as real images at ``/files/{id}.{ext}`` (no auth, like
 Replicate's delivery host). Every request is recorded (auth header removed) for assertions.
 
+Like Replicate, an official model (every model in ``official``, by default all of them) cannot be
+pinned from its model endpoint and its predictions answer ``"version": "hidden"``; its current
+version is only visible as ``latest_version.id`` of ``GET /v1/models/{owner}/{name}``.
+``bump_version(model)`` publishes a new version (a model upgrade). The Files API
+(``POST /v1/files``, multipart field ``content``; ``GET``/``DELETE /v1/files/{id}``) stores
+uploads whose ``urls.get`` a prediction input may then reference.
+
 Outputs are drawn with Pillow, deterministically from the seed, at the requested aspect ratio:
-about one megapixel in multiples of 16, or Kontext's resolution buckets for a Kontext model.
+about ``megapixels`` (default one) in multiples of 16, or Kontext's resolution buckets for a
+Kontext model. An edit (any input image: ``input_image``, ``input_images``, ``image_input``)
+returns its first reference re-framed to the output size with a prompt-dependent local change, so
+that a consistency gate can pass on it, unless the prediction's version is in
+``unfaithful_versions`` (a regressed model that ignores its references).
 
 Faults are injected per create request, from a deterministic schedule (``schedule()``) or at a
 seeded random rate (``random_faults()``); ``schedule(..., on="get")`` targets polls and
@@ -19,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import io
 import json
 import math
@@ -34,13 +46,18 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from avatar_pipeline_tests.fakes import language_model
+
 DEFAULT_TOKEN = "r8_fake-test-token"
 DEFAULT_MODELS = (
     "black-forest-labs/flux-kontext-pro",
     "black-forest-labs/flux-2-pro",
     "black-forest-labs/flux-1.1-pro",
     "google/imagen-4",
+    "google/nano-banana",
+    "google/nano-banana-pro",
 )
+HIDDEN = "hidden"  # what Replicate answers as the version of an official model's prediction
 # FLUX.1 Kontext's ~1 MP resolution buckets (width, height).
 KONTEXT_BUCKETS = (
     (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248), (880, 1184),
@@ -56,6 +73,8 @@ UNAVAILABLE = "unavailable"  # 503
 SLOW = "slow"  # wait delay_s, then answer normally
 GARBAGE = "garbage"  # 200 with an HTML body (a proxy's error page), nothing created
 FAILED = "failed"  # status failed, error = message
+KEYERROR_SAMPLE = "keyerror_sample"  # flux-2-pro's intermittent failure: error "KeyError: 'sample'"
+NO_OUTPUT = "no_output"  # nano-banana(-pro)'s quirk: status failed, no output and no error
 SAFETY = "safety"  # status failed, error = Replicate's E005 sensitive-content message
 CORRUPT_OUTPUT = "corrupt_output"  # output bytes that are not an image
 WRONG_SIZE = "wrong_size"  # output image with twice the requested aspect ratio
@@ -63,8 +82,9 @@ NEVER_FINISHES = "never_finishes"  # stays "processing" until canceled
 REQUEST_FAULTS = (RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW, GARBAGE)
 ALL_FAULTS = (
     RATE_LIMIT, SERVER_ERROR, UNAVAILABLE, SLOW, GARBAGE, FAILED, SAFETY, CORRUPT_OUTPUT,
-    WRONG_SIZE, NEVER_FINISHES,
+    WRONG_SIZE, NEVER_FINISHES, KEYERROR_SAMPLE, NO_OUTPUT,
 )  # fmt: skip
+KEYERROR_MESSAGE = "Prediction failed.\n\nKeyError: 'sample'"
 SAFETY_MESSAGE = "E005: The input or output was flagged as sensitive. Please try again."
 
 
@@ -82,7 +102,7 @@ class Fault:
 class RecordedRequest:
     method: str
     path: str
-    kind: str  # create | get | cancel | model | versions | download | other
+    kind: str  # create | get | cancel | model | versions | download | file | other
     headers: dict[str, str]
     body: Any
     authorized: bool
@@ -91,6 +111,7 @@ class RecordedRequest:
     status: int = 0
     fault: str | None = None
     at: float = field(default_factory=time.monotonic)
+    body_bytes: int = 0
 
     @property
     def prompt(self) -> str:
@@ -111,6 +132,10 @@ class FakePrediction:
     output: bytes
     output_ext: str
     canceled: bool = False
+    render: Any = None  # draws (output bytes, ext) on first download
+    _drawn: bool = False
+    _draw_lock: threading.Lock = field(default_factory=threading.Lock)
+    text: list[str] | None = None  # a language model's streamed chunks
 
     def status(self, now: float) -> str:
         if self.canceled:
@@ -118,7 +143,7 @@ class FakePrediction:
         kind = self.fault.kind if self.fault else None
         if kind == NEVER_FINISHES or now < self.ready_at:
             return "processing"
-        return "failed" if kind in (FAILED, SAFETY) else "succeeded"
+        return "failed" if kind in (FAILED, SAFETY, KEYERROR_SAMPLE, NO_OUTPUT) else "succeeded"
 
 
 class FakeReplicateServer:
@@ -130,9 +155,15 @@ class FakeReplicateServer:
         token: str = DEFAULT_TOKEN,
         processing_s: float = 0.05,
         models: tuple[str, ...] = DEFAULT_MODELS,
+        official: tuple[str, ...] | None = None,
+        megapixels: float = 1.0,
     ) -> None:
         self.token = token
         self.processing_s = processing_s
+        self.megapixels = megapixels
+        self.official = set(models if official is None else official)
+        self.unfaithful_versions: set[str] = set()
+        self.files: dict[str, tuple[str, str, bytes]] = {}  # id -> (name, content type, data)
         self.output_format_override: str | None = None  # e.g. "webp": ignore output_format
         self.requests: list[RecordedRequest] = []
         self.predictions: dict[str, FakePrediction] = {}
@@ -140,6 +171,13 @@ class FakeReplicateServer:
         self.versions: dict[str, str] = {}  # version id -> model
         for model in models:
             self.set_latest_version(model, _version_id(model, 1))
+        # Language models (the scene writer's): official, streamed text; tests may replace
+        # ``language_reply`` (model input -> answer text).
+        self.language_models = set(language_model.LANGUAGE_MODELS)
+        self.language_reply = language_model.default_language_reply
+        for model in language_model.LANGUAGE_MODELS:
+            self.set_latest_version(model, _version_id(model, 1))
+            self.official.add(model)
         self._lock = threading.Lock()
         self._scheduled: dict[str, deque[Fault | None]] = {
             "create": deque(),
@@ -203,6 +241,16 @@ class FakeReplicateServer:
         self.latest_versions[model] = version
         self.versions[version] = model
 
+    def bump_version(self, model: str, *, unfaithful: bool = False) -> str:
+        """Publish a new version of ``model`` (an upgrade) and return its id; ``unfaithful``
+        makes that version ignore its references (a regressed model)."""
+        n = sum(1 for owner in self.versions.values() if owner == model) + 1
+        version = _version_id(model, n)
+        self.set_latest_version(model, version)
+        if unfaithful:
+            self.unfaithful_versions.add(version)
+        return version
+
     def schedule(self, *faults: Fault | str | None, on: str = "create") -> None:
         """Faults for the next requests of kind ``on`` ('create', 'get', 'download'), in order."""
         with self._lock:
@@ -232,6 +280,39 @@ class FakeReplicateServer:
     def creates(self) -> list[RecordedRequest]:
         return self.recorded("create")
 
+    def load_stats(self, window_s: float = 60.0) -> dict[str, int]:
+        """What the provider saw (fleet): the most predictions processing at once (created,
+        not yet ready) and the most creates in any ``window_s`` seconds — to compare with the
+        account's limits (Replicate: 600 creates a minute)."""
+        with self._lock:
+            spans = [(p.created_at, p.ready_at) for p in self.predictions.values()]
+        edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans])
+        running = peak = 0
+        for _, step in edges:  # an end sorts before a start at the same instant
+            running += step
+            peak = max(peak, running)
+        starts = sorted(a for a, _ in spans)
+        most, first = 0, 0
+        for last, t in enumerate(starts):
+            while starts[first] <= t - window_s:
+                first += 1
+            most = max(most, last - first + 1)
+        return {"predictions": len(spans), "max_concurrent": peak, "max_creates_per_window": most}
+
+    def create_count(self) -> int:
+        """Prediction creates that made a prediction (what Replicate bills)."""
+        return sum(1 for r in self.creates() if r.prediction_id is not None)
+
+    def resolve_input_image(self, value: Any) -> bytes | None:
+        """The bytes of an input image given as a data URL or as a Files API URL."""
+        if not isinstance(value, str):
+            return None
+        if value.startswith("data:"):
+            return data_url_bytes(value)
+        if (m := _FILE_URL.search(value)) and m.group(1) in self.files:
+            return self.files[m.group(1)][2]
+        return None
+
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
@@ -241,8 +322,37 @@ class FakeReplicateServer:
     def _create(self, model: str, version: str, body: dict[str, Any], fault: Fault | None) -> str:
         model_input = body.get("input") or {}
         now = time.monotonic()
-        ready_at = now + self.processing_s  # the drawing below happens inside this window
-        output, ext = _render(model, model_input, fault, self.output_format_override)
+        ready_at = now + self.processing_s
+        refs = []
+        for field_name in ("input_image", "input_images", "image_input"):
+            value = model_input.get(field_name)
+            for item in value if isinstance(value, list) else [value]:
+                data = self.resolve_input_image(item)
+                if data is not None:
+                    refs.append(data)
+        faithful = version not in self.unfaithful_versions
+        text = None
+        if model in self.language_models:  # a language model answers streamed text
+            text = language_model.stream_chunks(self.language_reply(model_input))
+        # Drawn on first download (once): a create answers at once, however big the output.
+        render = None
+        if text is None:
+            render = functools.partial(
+                _render,
+                model,
+                model_input,
+                fault,
+                self.output_format_override,
+                refs if faithful else [],
+                self.megapixels,
+                version,
+            )
+        output, ext = (
+            b"",
+            "txt"
+            if text is not None
+            else _output_ext(model, model_input, self.output_format_override),
+        )
         prediction = FakePrediction(
             id=uuid.uuid4().hex[:20],
             model=model,
@@ -253,10 +363,20 @@ class FakeReplicateServer:
             fault=fault,
             output=output,
             output_ext=ext,
+            text=text,
+            render=render,
         )
         with self._lock:
             self.predictions[prediction.id] = prediction
         return prediction.id
+
+    def output_of(self, prediction: FakePrediction) -> bytes:
+        """The prediction's output bytes (drawn on first use)."""
+        with prediction._draw_lock:
+            if not prediction._drawn and prediction.render is not None:
+                prediction.output, _ = prediction.render()
+            prediction._drawn = True
+        return prediction.output
 
     def prediction_json(self, prediction_id: str, authorization: str) -> dict[str, Any]:
         p = self.predictions[prediction_id]
@@ -264,13 +384,21 @@ class FakeReplicateServer:
         error = None
         if status == "failed":
             assert p.fault is not None
-            text = SAFETY_MESSAGE if p.fault.kind == SAFETY else p.fault.message
-            error = text.replace("{authorization}", authorization)
+            text = {SAFETY: SAFETY_MESSAGE, KEYERROR_SAMPLE: KEYERROR_MESSAGE}.get(
+                p.fault.kind, p.fault.message
+            )
+            error = (
+                None
+                if p.fault.kind == NO_OUTPUT
+                else text.replace("{authorization}", authorization)
+            )
         output = f"{self.root_url}/files/{p.id}.{p.output_ext}" if status == "succeeded" else None
+        if p.text is not None:
+            output = p.text if status == "succeeded" else None
         return {
             "id": p.id,
             "model": p.model,
-            "version": p.version,
+            "version": HIDDEN if p.model in self.official else p.version,
             "input": p.input,
             "status": status,
             "output": output,
@@ -314,6 +442,21 @@ class FakeReplicateServer:
             "latest_version": _version_json(self.latest_versions[model]),
         }
 
+    def file_json(self, file_id: str) -> dict[str, Any]:
+        name, content_type, data = self.files[file_id]
+        return {
+            "id": file_id,
+            "name": name,
+            "content_type": content_type,
+            "size": len(data),
+            "etag": file_id,
+            "checksums": {},
+            "metadata": {},
+            "created_at": "2025-01-01T00:00:00Z",
+            "expires_at": "2025-01-02T00:00:00Z",
+            "urls": {"get": f"{self.base_url}/files/{file_id}"},
+        }
+
 
 def _version_id(model: str, n: int) -> str:
     return f"{re.sub(r'[^a-z0-9]', '', model.split('/')[-1])}{n:04d}" + "0" * 40
@@ -328,34 +471,59 @@ def _version_json(version: str) -> dict[str, Any]:
     }
 
 
-def output_size(model: str, model_input: dict[str, Any]) -> tuple[int, int]:
+def output_size(
+    model: str,
+    model_input: dict[str, Any],
+    megapixels: float = 1.0,
+    first_reference: tuple[int, int] | None = None,
+) -> tuple[int, int]:
     """The pixel size a model of this family would return for ``model_input``."""
     label = model_input.get("aspect_ratio", "1:1")
     if label == "custom":
         return int(model_input["width"]), int(model_input["height"])
+    scale = math.sqrt(megapixels)
     if label == "match_input_image":
-        label = "1:1"
+        if first_reference is None:
+            label = "1:1"
+        else:
+            w, h = first_reference
+            height = math.sqrt(1024 * 1024 * megapixels * h / w)
+            return round(height * w / h / 16) * 16, round(height / 16) * 16
     a, b = (int(x) for x in label.split(":"))
     if "kontext" in model:
         target = math.log(a / b)
-        return min(KONTEXT_BUCKETS, key=lambda wh: abs(math.log(wh[0] / wh[1]) - target))
-    height = math.sqrt(1024 * 1024 * b / a)
+        w, h = min(KONTEXT_BUCKETS, key=lambda wh: abs(math.log(wh[0] / wh[1]) - target))
+        return max(16, round(w * scale)), max(16, round(h * scale))
+    height = math.sqrt(1024 * 1024 * megapixels * b / a)
     return round(height * a / b / 16) * 16, round(height / 16) * 16
 
 
 def _render(
-    model: str, model_input: dict[str, Any], fault: Fault | None, fmt_override: str | None
+    model: str,
+    model_input: dict[str, Any],
+    fault: Fault | None,
+    fmt_override: str | None,
+    references: list[bytes] | None = None,
+    megapixels: float = 1.0,
+    version: str = "",
 ) -> tuple[bytes, str]:
     kind = fault.kind if fault else None
-    fmt = (fmt_override or str(model_input.get("output_format", "webp"))).lower()
-    ext = {"jpeg": "jpg"}.get(fmt, fmt)
+    ext = _output_ext(model, model_input, fmt_override)
     if kind == CORRUPT_OUTPUT:
         return b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 64, ext
-    width, height = output_size(model, model_input)
+    reference = None
+    if references:
+        with contextlib.suppress(Exception), Image.open(io.BytesIO(references[0])) as opened:
+            reference = opened.convert("RGB")
+    width, height = output_size(
+        model, model_input, megapixels, reference.size if reference is not None else None
+    )
     if kind == WRONG_SIZE:
         width *= 2
     seed = model_input.get("seed")
     rng = random.Random(seed if seed is not None else str(model_input.get("prompt")))
+    if reference is not None:
+        return _edited(reference, (width, height), str(model_input.get("prompt")), ext), ext
     # A palette image: a real PNG of the right size that is cheap to encode and decode, so
     # that many concurrent predictions do not make the fake itself the bottleneck.
     image = Image.new("P", (width, height), 0)
@@ -365,6 +533,11 @@ def _render(
         x, y = rng.randrange(width), rng.randrange(height)
         r = rng.randrange(min(width, height) // 8, min(width, height) // 3)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    if version and not version.endswith("0001" + "0" * 40):
+        # another model version draws the same picture a little differently
+        vr = random.Random(version)
+        x, y = vr.randrange(width), vr.randrange(height)
+        draw.rectangle((x, y, x + max(2, width // 64), y + max(2, height // 64)), fill=1)
     buffer = io.BytesIO()
     if ext == "png":
         image.save(buffer, format="PNG", compress_level=1)
@@ -373,6 +546,36 @@ def _render(
     return buffer.getvalue(), ext
 
 
+def _output_ext(model: str, model_input: dict[str, Any], fmt_override: str | None) -> str:
+    default_format = "jpg" if "nano-banana" in model else "webp"
+    fmt = (fmt_override or str(model_input.get("output_format", default_format))).lower()
+    return {"jpeg": "jpg"}.get(fmt, fmt)
+
+
+def _edited(reference: Image.Image, size: tuple[int, int], prompt: str, ext: str) -> bytes:
+    """An edit: the reference re-framed to ``size`` with a local change chosen by the prompt."""
+    image = reference.resize(size)
+    rng = random.Random(prompt)
+    draw = ImageDraw.Draw(image)
+    w, h = size
+    cx, cy = (
+        w // 2 + rng.randrange(-w // 8, w // 8 + 1),
+        h // 2 + rng.randrange(-h // 8, h // 8 + 1),
+    )
+    r = max(2, min(w, h) // 6)
+    colour = tuple(rng.randrange(256) for _ in range(3))
+    draw.ellipse((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=colour)
+    buffer = io.BytesIO()
+    if ext == "png":
+        image.save(buffer, format="PNG", compress_level=1)
+    else:
+        image.save(buffer, format={"jpg": "JPEG", "webp": "WEBP"}.get(ext, "PNG"))
+    return buffer.getvalue()
+
+
+_FILE_URL = re.compile(r"/v1/files/([A-Za-z0-9]+)(?:/download)?$")
+_FILES = re.compile(r"^/v1/files$")
+_FILE_ITEM = re.compile(r"^/v1/files/([A-Za-z0-9]+)$")
 _MODEL_PREDICTIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/predictions$")
 _MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)$")
 _VERSIONS = re.compile(r"^/v1/models/([^/]+)/([^/]+)/versions$")
@@ -394,6 +597,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -401,6 +607,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        self._raw = raw
         authorization = self.headers.get("Authorization", "")
         path = self.path.split("?", 1)[0]
         record = RecordedRequest(
@@ -411,6 +618,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             authorized=authorization == f"Bearer {self.fake.token}",
             had_authorization=bool(authorization),
+            body_bytes=len(raw),
         )
         self.fake._record(record)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
@@ -430,13 +638,15 @@ class _Handler(BaseHTTPRequestHandler):
             if self._request_fault(record, fault, authorization):
                 return None
             mime = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
-            return self._send_bytes(record, prediction.output, mime[prediction.output_ext])
+            return self._send_bytes(record, fake.output_of(prediction), mime[prediction.output_ext])
         if not record.authorized:
             return self._send(
                 record,
                 401,
                 {"title": "Unauthenticated", "detail": "You did not pass a valid token"},
             )
+        if _FILES.match(path) or _FILE_ITEM.match(path):
+            return self._files(method, path, record)
         if method == "POST" and (
             (m := _MODEL_PREDICTIONS.match(path)) or path == "/v1/predictions"
         ):
@@ -491,6 +701,40 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(record, 404, {"detail": f"model {model} not found"})
             return self._send(record, 200, fake.model_json(model))
         return self._send(record, 404, {"detail": f"no route for {method} {path}"})
+
+    def _files(self, method: str, path: str, record: RecordedRequest) -> None:
+        """The Files API: upload (multipart, field ``content``), read metadata, delete."""
+        fake = self.fake
+        record.kind = "file"
+        if method == "POST" and _FILES.match(path):
+            import email.parser
+            import email.policy
+
+            header = f"Content-Type: {self.headers.get('Content-Type', '')}\r\n\r\n".encode()
+            message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+                header + self._raw
+            )
+            for part in message.iter_parts():
+                if part.get_param("name", header="content-disposition") == "content":
+                    name = part.get_filename() or "file"
+                    data = part.get_payload(decode=True) or b""
+                    file_id = uuid.uuid4().hex[:24]
+                    with fake._lock:
+                        fake.files[file_id] = (name, part.get_content_type(), data)
+                    return self._send(record, 201, fake.file_json(file_id))
+            return self._send(record, 400, {"detail": "multipart field 'content' is missing"})
+        m = _FILE_ITEM.match(path)
+        if m is None or m.group(1) not in fake.files:
+            return self._send(record, 404, {"detail": "file not found"})
+        if method == "DELETE":
+            with fake._lock:
+                fake.files.pop(m.group(1), None)
+            record.status = 204
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return self._send(record, 200, fake.file_json(m.group(1)))
 
     def _request_fault(self, record: RecordedRequest, fault: Fault | None, auth: str) -> bool:
         if fault is None:

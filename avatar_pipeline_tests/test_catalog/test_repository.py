@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.domain.vocab import EXPRESSION_NAMES, POSE_NAMES
 from avatar_pipeline.catalog.errors import (
     ConflictError,
     ConstraintViolationError,
@@ -103,7 +104,62 @@ def test_approve_needs_canonical_anchors(catalog_session: Session) -> None:
 
     fullbody = add_asset(catalog_session, kit, "anchor_fullbody", is_canonical=True)
     assert repo.get_kit(catalog_session, kit.id).secondary_anchor_id == fullbody.id
+    # every expression and pose is required too; pending candidates that failed no check count
+    with pytest.raises(InvalidTransitionError, match="expression:neutral") as caught:
+        repo.approve_kit(catalog_session, kit.id)
+    assert "pose:walking" in str(caught.value) and "anchor_" not in str(caught.value)
+
+    unmeasured = {
+        "status": "unmeasured",
+        "verdicts": {
+            "identity": {"verdict": "pass", "why": "", "required": True},
+            "adherence": {"verdict": "unmeasured", "why": "no text tower", "required": True},
+        },
+    }
+    failed = {
+        "status": "fail",
+        "verdicts": {"identity": {"verdict": "fail", "why": "0.41 < 0.78", "required": True}},
+    }
+    pending = {}
+    for kind, names in (("expression", EXPRESSION_NAMES), ("pose", POSE_NAMES)):
+        for name in names:
+            pending[f"{kind}:{name}"] = add_asset(
+                catalog_session,
+                kit,
+                kind,
+                **{kind: name},
+                review_state="pending",
+                generation_metadata={"consistency": unmeasured},
+            )
+    canonical_happy = add_asset(catalog_session, kit, "expression", expression="happy")
+    repo.promote_to_canonical(catalog_session, [canonical_happy.id])
+    # a newer candidate that failed a check is never promoted by approval
+    add_asset(
+        catalog_session,
+        kit,
+        "pose",
+        pose="waving",
+        review_state="pending",
+        generation_metadata={"consistency": failed},
+    )
+    # one slot still empty: refused, and nothing was promoted
+    repo.update_asset(catalog_session, pending["pose:sitting"].id, is_active=False)
+    with pytest.raises(InvalidTransitionError, match="pose:sitting"):
+        repo.approve_kit(catalog_session, kit.id)
+    assert set(repo.canonical_assets(catalog_session, kit.id)) == {
+        "anchor_portrait",
+        "anchor_fullbody",
+        "expression:happy",
+    }
+    assert repo.get_kit(catalog_session, kit.id).status == "draft"
+
+    repo.update_asset(catalog_session, pending["pose:sitting"].id, is_active=True)
     assert repo.approve_kit(catalog_session, kit.id).status == "active"
+    canonical = repo.canonical_assets(catalog_session, kit.id)
+    assert set(canonical) == set(repo.required_slots_for_approval())
+    assert canonical["expression:happy"].id == canonical_happy.id  # a canonical one stays
+    assert canonical["pose:waving"].id == pending["pose:waving"].id  # not the failed one
+    assert canonical["pose:sitting"].review_state == "accepted"
 
     repo.archive_kit(catalog_session, kit.id)
     with pytest.raises(InvalidTransitionError, match="archived"):

@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from avatar_pipeline.consistency.embedders import PerceptualEmbedder, thresholds_for
+from avatar_pipeline.consistency.palette import extract_palette
 from avatar_pipeline.consistency.report import (
     AssetReportInput,
     KitReport,
@@ -24,18 +25,22 @@ from avatar_pipeline.consistency.scores import CandidateInput, score_anchor, sco
 from avatar_pipeline_tests.test_consistency.drawing import character_png
 
 REQUIRED = ["anchor_portrait", "anchor_fullbody", "expression:happy", "expression:sad"]
+SET = ["happy", "sad", "shy"]
 
 
 def _kit_input(kit_id: str = "kit-1", name: str = "Mickey <b>&</b>") -> KitReportInput:
     embedder = PerceptualEmbedder()
     thresholds = thresholds_for(embedder.info)
     anchor = character_png(1)
+    palette = extract_palette(anchor).as_dict()
     candidates = [
-        CandidateInput("anchor_fullbody", character_png(1, size=300), anchor),
+        CandidateInput("anchor_fullbody", character_png(1, "sad", size=300), anchor),
         CandidateInput("expression:happy", character_png(1, "happy", size=280), anchor),
         CandidateInput("expression:sad", character_png(90, "sad"), anchor),  # drifted
+        # an intended label and no text tower: adherence is not measured, the image waits
+        CandidateInput("expression:shy", character_png(1, "happy", size=240), anchor, "shy", SET),
     ]
-    scores = score_slots(embedder, anchor=anchor, candidates=candidates)
+    scores = score_slots(embedder, anchor=anchor, candidates=candidates, palette_contract=palette)
     assets = [
         AssetReportInput(
             slot="anchor_portrait",
@@ -66,6 +71,7 @@ def _kit_input(kit_id: str = "kit-1", name: str = "Mickey <b>&</b>") -> KitRepor
                 derived_from_id="a-portrait",
                 created_at="2025-06-01T12:00:00+00:00",
                 alternatives=[{"asset_id": f"alt-{index}", **score.as_dict()}],
+                review_state="pending" if score.status == "unmeasured" else None,
             )
         )
     return KitReportInput(
@@ -77,6 +83,7 @@ def _kit_input(kit_id: str = "kit-1", name: str = "Mickey <b>&</b>") -> KitRepor
         thresholds=thresholds,
         assets=assets,
         required_slots=REQUIRED,
+        palette_contract=palette,
     )
 
 
@@ -93,7 +100,20 @@ def test_kit_report_files(tmp_path: Path) -> None:
         if asset.identity is not None:
             assert f"{asset.identity:.3f}" in html
     assert 'href="#asset-a-portrait"' in html  # lineage links to the anchor's card
-    assert "phash+colorhash+hsv-v1" in html
+    assert PerceptualEmbedder.info.model in html
+    # the palette contract as swatches, and each image's palette deltas
+    contract = html.split('id="palette-contract"', 1)[1].split("</div>\n</div>", 1)[0]
+    for colour in kit.palette_contract["colours"]:
+        assert colour["hex"] in contract and colour["name"] in contract
+    assert html.count('class="deltas palette-deltas"') == 4  # every derived image
+    # verdicts in words: a fail says why, an unmeasured check is grey "not measured"
+    sad = html.split('id="asset-a-2"', 1)[1].split('class="card', 1)[0]
+    assert "✗ identity: fail" in sad and "identity 0." in sad and "palette: fail" in sad
+    assert "ΔE" in sad
+    shy = html.split('id="asset-a-3"', 1)[1].split('class="card', 1)[0]
+    assert 'class="badge unmeasured">NOT MEASURED' in shy and "waits for a person" in shy
+    assert '<span class="na">○ adherence: not measured</span>' in shy
+    assert "no text tower" in shy
 
     data = json.loads(files.json.read_text())
     assert data == json.loads(json.dumps(report.to_dict()))
@@ -111,15 +131,20 @@ def test_summary_and_verdicts() -> None:
     assert [a.slot for a in report.assets][:2] == ["anchor_portrait", "anchor_fullbody"]
     assert by_slot["expression:sad"].verdict == "fail"
     assert by_slot["expression:happy"].verdict == "pass"
+    assert by_slot["expression:shy"].verdict == "unmeasured"
+    assert by_slot["expression:shy"].verdicts["adherence"]["verdict"] == "unmeasured"
+    assert by_slot["expression:sad"].verdicts["palette"]["verdict"] == "fail"
+    assert "ΔE" in by_slot["expression:sad"].verdicts["palette"]["why"]
     assert by_slot["anchor_fullbody"].derived_from_slot == "anchor_portrait"
     summary = report.summary
     assert summary.missing_slots == ["expression:sad"]
     assert summary.n_required == len(REQUIRED)
     assert not summary.consistent
-    assert any(f.startswith("expression:sad (a-2): identity") for f in summary.failures)
+    assert any(f.startswith("expression:sad (a-2): identity: fail") for f in summary.failures)
+    assert summary.n_pending == 1 and "adherence: not measured" in summary.pending[0]
     canonical = [a.identity for a in report.assets if a.is_canonical and a.identity is not None]
     assert summary.min_identity == min(canonical)
-    assert summary.total_cost_usd == 0.09
+    assert summary.total_cost_usd == 0.12
 
 
 def test_markdown_has_a_row_per_asset() -> None:
@@ -131,6 +156,9 @@ def test_markdown_has_a_row_per_asset() -> None:
     sad = next(r for r in rows if r.startswith("| expression:sad"))
     assert "**no**" in sad
     assert "Missing canonical slots: expression:sad" in markdown
+    shy = next(r for r in rows if r.startswith("| expression:shy"))
+    assert "not measured" in shy
+    assert "- expression:shy: identity: pass; adherence: not measured — " in markdown
 
 
 def test_fleet_summary(tmp_path: Path) -> None:

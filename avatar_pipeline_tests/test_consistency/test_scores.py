@@ -56,8 +56,9 @@ def test_slot_scores_record_every_check_and_the_embedder(
     assert cached.counters.text_forward_calls == 1
     assert cached.counters.texts_embedded == len(EXPRESSIONS) + 2
     assert len(scores) == 3
-    for score in scores:
-        assert set(score.checks) == {"identity", "adherence", "not_a_copy"}
+    for score, labelled in zip(scores, (True, True, False), strict=True):
+        expected = {"identity", "not_a_copy"} | ({"adherence"} if labelled else set())
+        assert set(score.checks) == set(score.verdicts) == expected
         assert score.embedder == clip.info
         assert score.identity_threshold == thresholds_for(clip.info).identity_min
         assert score.passed == all(score.checks.values())
@@ -72,15 +73,16 @@ def test_slot_scores_record_every_check_and_the_embedder(
     }
     assert copy.identity == pytest.approx(1.0, abs=1e-5)
     assert copy.copy_distance == 0 and copy.is_copy and not copy.checks["not_a_copy"]
-    assert copy.adherence_rank is None and copy.checks["adherence"]
-    assert "no intended label" in copy.notes["adherence"]
+    assert "a copy of the reference" in copy.verdicts["not_a_copy"].why
+    # no intended label: no adherence check at all (not a silent pass)
+    assert copy.adherence_rank is None and "adherence" not in copy.verdicts
 
 
 def test_identity_must_not_regress_below_the_current_canonical() -> None:
     embedder = PerceptualEmbedder()
     anchor = character_png(1)
     candidate = CandidateInput("expression:happy", character_png(1, "happy"), None)
-    loose = Thresholds(identity_min=0.0, copy_max_hamming=-1)
+    loose = Thresholds(identity_min=0.0, copy_max_hamming=-1, copy_max_changed_fraction=0.0)
     [fresh] = score_slots(embedder, anchor=anchor, candidates=[candidate], thresholds=loose)
     assert fresh.identity is not None and fresh.checks["identity"]
 
@@ -104,7 +106,7 @@ def test_identity_must_not_regress_below_the_current_canonical() -> None:
     assert within_tolerance.checks["identity"]
 
 
-def test_without_a_text_tower_adherence_passes_with_a_note() -> None:
+def test_without_a_text_tower_adherence_is_unmeasured_never_a_pass() -> None:
     anchor = character_png(1)
     [score] = score_slots(
         PerceptualEmbedder(),
@@ -115,8 +117,13 @@ def test_without_a_text_tower_adherence_passes_with_a_note() -> None:
     )
     assert score.adherence_rank is None and score.adherence_probs is None
     assert score.adherence_label == "sad"
-    assert score.checks["adherence"] is True
-    assert "no text tower" in score.notes["adherence"]
+    verdict = score.verdicts["adherence"]
+    assert verdict.verdict == "unmeasured" and verdict.required
+    assert "not measured" in verdict.why and "no text tower" in verdict.why
+    assert score.checks["adherence"] is False  # the old boolean view: not a pass
+    assert score.status == "unmeasured" and not score.passed and not score.failed
+    assert score.unmeasured == ["adherence"]
+    assert score.as_dict()["verdicts"]["adherence"]["verdict"] == "unmeasured"
 
 
 def test_copies_are_caught_through_re_encoding() -> None:
@@ -151,7 +158,7 @@ def test_an_edit_that_keeps_the_phash_is_not_a_copy() -> None:
     )
     assert score.copy_distance == distance
     assert not score.is_copy and score.checks["not_a_copy"]
-    assert "an edit" in score.notes["not_a_copy"]
+    assert "a new picture" in score.verdicts["not_a_copy"].why
 
 
 def test_missing_reference_compares_with_the_anchor() -> None:
@@ -167,7 +174,7 @@ def test_score_anchor_against_the_previous_portrait() -> None:
     embedder = PerceptualEmbedder()
     first = score_anchor(embedder, anchor=character_png(1), previous_anchor=None)
     assert first.passed and first.identity is None
-    assert "nothing to compare" in first.notes["identity"]
+    assert "defines the kit's identity" in first.verdicts["identity"].why
     same = score_anchor(embedder, anchor=character_png(1), previous_anchor=character_png(1))
     assert same.passed and same.identity == pytest.approx(1.0, abs=1e-6)
     drifted = score_anchor(embedder, anchor=character_png(77), previous_anchor=character_png(1))

@@ -23,6 +23,8 @@ FAST = {
     "max_retries": 3,
     "prefer_wait_s": 5,
     "http_timeout_s": 5.0,
+    # One prediction per call unless a test asks for retries (test_prediction_retries.py).
+    "max_prediction_attempts": 1,
 }
 
 

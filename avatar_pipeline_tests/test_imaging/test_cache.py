@@ -83,7 +83,10 @@ async def test_unpinned_model_is_idempotent_across_processes_and_sees_upgrades(
     first = ImageService(make_provider(), cache=ImageCache(tmp_path))
     paid = await first.edit("waving", [reference], seed=3)
     assert paid.model_version == fake_replicate.latest_versions[KONTEXT]
-    assert len(fake_replicate.recorded("model")) == 4  # versions looked up before the call
+    # The prediction answered "hidden" (an official model); the version recorded is the one the
+    # models endpoint reported, looked up before the call (only the model this call runs).
+    assert {p["version"] for p in _predictions(fake_replicate)} == {"hidden"}
+    assert len(fake_replicate.recorded("model")) == 1
 
     # A fresh process (new provider and service, same cache directory) pays nothing.
     second = ImageService(make_provider(), cache=ImageCache(tmp_path))
@@ -107,7 +110,7 @@ async def test_concurrent_first_calls_share_one_version_lookup(
 ) -> None:
     service = ImageService(make_provider(), cache=ImageCache(tmp_path))
     await asyncio.gather(*(service.edit(f"p{i}", [png_bytes()], seed=i) for i in range(5)))
-    assert len(fake_replicate.recorded("model")) == 4  # one lookup of the four models
+    assert len(fake_replicate.recorded("model")) == 1  # one lookup of the model they run
     await service.aclose()
 
 
@@ -174,3 +177,7 @@ def test_fingerprint_covers_every_input() -> None:
     assert original == request_fingerprint(**base)  # type: ignore[arg-type]
     for key, value in changes.items():
         assert request_fingerprint(**{**base, key: value}) != original, key  # type: ignore[arg-type]
+
+
+def _predictions(fake: FakeReplicateServer) -> list[dict]:
+    return [fake.prediction_json(pid, "") for pid in list(fake.predictions)]

@@ -179,7 +179,8 @@ async def test_caller_cancellation_cancels_the_prediction(
     fake_replicate.schedule(fake.NEVER_FINISHES)
     service = ImageService(make_provider(prefer_wait_s=0))
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(service.edit("waving", [png_bytes()], seed=1), timeout=0.3)
+        # long enough for the version lookup and the create, far shorter than the prediction
+        await asyncio.wait_for(service.edit("waving", [png_bytes()], seed=1), timeout=1.5)
     assert len(fake_replicate.recorded("cancel")) == 1
 
 

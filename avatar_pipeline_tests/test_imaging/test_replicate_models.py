@@ -20,6 +20,7 @@ from avatar_pipeline.imaging.types import InvalidProviderOutputError
 from avatar_pipeline_tests.fakes.replicate_server import output_size
 
 MODEL_OF_ROLE = {
+    "google_edit": "google/nano-banana",
     "edit": "black-forest-labs/flux-kontext-pro",
     "multi_reference": "black-forest-labs/flux-2-pro",
     "generate": "black-forest-labs/flux-1.1-pro",

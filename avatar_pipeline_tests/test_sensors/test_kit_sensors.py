@@ -190,6 +190,7 @@ def test_failed_gate_run_still_gets_its_report(pipeline, instance, tmp_path):
         dagster_event=failure,
         dagster_instance=instance,
         dagster_run=result.dagster_run,
+        resources={"catalog": pipeline["catalog"]},
     ).for_run_failure()
     request = report_after_failed_gate(context)
     assert isinstance(request, dg.RunRequest)

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from avatar_pipeline.catalog.db import session_scope
-from avatar_pipeline.catalog.models import Character, KitGenerationRequest
+from avatar_pipeline.catalog.models import AvatarKit, Character, KitGenerationRequest
 from avatar_pipeline_tests.test_serving.conftest import Api
 from avatar_pipeline_tests.test_serving.factories import (
     KIT_PROMPTS,
@@ -170,6 +170,13 @@ def test_active_kit_switching(api: Api) -> None:
     stranger = make_character(api.services.session_factory, "Kenji")
     kenji_kit = api.create_kit(character_id=stranger, name="Kenji Default")
     path = f"/characters/{api.character_id}/active-kit"
+
+    draft = api.client.patch(path, json={"avatar_kit_id": default["id"]}, headers=api.admin.headers)
+    assert draft.status_code == 409  # never approved: cannot be the active kit (api_load)
+    assert "only an approved ('active') kit" in draft.json()["detail"]
+    with session_scope(api.services.session_factory) as session:
+        for kit in (default, summer):  # approved (approval itself is tested elsewhere)
+            session.get(AvatarKit, uuid.UUID(kit["id"])).status = "active"  # type: ignore[union-attr]
 
     for kit in (default, summer):
         response = api.client.patch(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.db import session_scope
 from avatar_pipeline.catalog.errors import NotFoundError
 from avatar_pipeline.catalog.models import SceneImage
@@ -49,12 +50,11 @@ def kit_with_anchor(api: Api, *, activate: bool = True) -> tuple[dict[str, Any],
     kit = api.create_kit()
     anchor = api.upload(kit["id"]).json()["asset"]
     if activate:
-        response = api.client.patch(
-            f"/characters/{api.character_id}/active-kit",
-            json={"avatar_kit_id": kit["id"]},
-            headers=api.admin.headers,
-        )
-        assert response.status_code == 200
+        # Test set-up: the kit counts as approved (approval itself needs the whole model sheet
+        # and is tested with the studio); only an active kit serves scenes.
+        with session_scope(api.services.session_factory) as session:
+            repo.get_kit(session, uuid.UUID(kit["id"])).status = "active"
+            repo.set_active_kit(session, api.character_id, uuid.UUID(kit["id"]))
     return kit, anchor
 
 
@@ -123,12 +123,10 @@ def test_without_a_kit_the_scene_falls_back_to_text_to_image(api: Api) -> None:
 
 
 def test_a_kit_without_an_anchor_still_lends_its_prompts(api: Api) -> None:
-    kit = api.create_kit()
-    api.client.patch(
-        f"/characters/{api.character_id}/active-kit",
-        json={"avatar_kit_id": kit["id"]},
-        headers=api.admin.headers,
-    )
+    kit, _ = kit_with_anchor(api)
+    # an approved kit whose primary anchor pointer was cleared after approval
+    with session_scope(api.services.session_factory) as session:
+        repo.get_kit(session, uuid.UUID(kit["id"])).primary_anchor_id = None
     row = scene_row(api, generate(api).json()["id"])
     assert row.generation_metadata["operation"] == "generate"
     assert row.avatar_kit_id == uuid.UUID(kit["id"]) and row.derived_from_asset_id is None

@@ -12,6 +12,7 @@ from avatar_pipeline.consistency.embedders.openclip import (
     EmbedderUnavailableError,
     OpenClipEmbedder,
     clear_clip_registry,
+    downloads_allowed,
     loaded_clip_models,
 )
 from avatar_pipeline.consistency.embedders.perceptual import PERCEPTUAL_MODEL, PerceptualEmbedder
@@ -19,6 +20,7 @@ from avatar_pipeline.consistency.embedders.thresholds import (
     DEFAULT_THRESHOLDS,
     thresholds_for,
 )
+from avatar_pipeline.consistency.embedders.weights import WeightsStatus, find_clip_weights
 from avatar_pipeline.consistency.types import Embedder
 
 if TYPE_CHECKING:
@@ -39,7 +41,9 @@ __all__ = [
     "UndecodableImageError",
     "clear_clip_registry",
     "decode_rgb",
+    "WeightsStatus",
     "embedder_from_settings",
+    "find_clip_weights",
     "load_embedder",
     "loaded_clip_models",
     "thresholds_for",
@@ -71,6 +75,19 @@ def load_embedder(
         return PerceptualEmbedder()
     if kind not in ("auto", "clip"):
         raise ValueError(f"unknown embedder kind {kind!r}; expected 'auto', 'clip' or 'perceptual'")
+    if kind == "auto" and not downloads_allowed():
+        # Files only, no torch import: without weights on disk, auto costs nothing extra.
+        status = find_clip_weights(model_name, pretrained, cache_dir)
+        if not status.available:
+            logger.warning(
+                "consistency embedder: OpenCLIP %s (weights %r) is unavailable, falling back to "
+                "the perceptual embedder (%s); scores use perceptual thresholds. Reason: %s",
+                model_name,
+                pretrained,
+                PERCEPTUAL_MODEL,
+                status.reason,
+            )
+            return PerceptualEmbedder()
     try:
         embedder = OpenClipEmbedder(
             model_name=model_name,

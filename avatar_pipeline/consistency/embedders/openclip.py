@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from avatar_pipeline.consistency.embedders.images import decode_rgb
 from avatar_pipeline.consistency.types import EmbedderInfo
@@ -212,8 +213,21 @@ def _weights_fingerprint(path: str) -> str:
     return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
+CHARACTER_CROP = "character-crop-v1"
+
+
+def character_crop(image: Image.Image, size: int = 224) -> Image.Image:
+    """The isolated character, aligned on a neutral fill (what CLIP sees instead of the frame)."""
+    from avatar_pipeline.consistency.isolation import isolate
+
+    return isolate(image).crop(size, source=image)
+
+
 class OpenClipEmbedder:
-    """CLIP image and text embeddings (L2-normalised float32), batched, in inference mode."""
+    """CLIP image and text embeddings (L2-normalised float32), batched, in inference mode.
+
+    Images are embedded as the isolated character on a neutral fill (:func:`character_crop`),
+    never the frame: the background does not reach the identity score."""
 
     def __init__(
         self,
@@ -229,7 +243,8 @@ class OpenClipEmbedder:
         self.batch_size = batch_size
         self.info = EmbedderInfo("clip", model_name, pretrained)
         fingerprint = _weights_fingerprint(self._clip.weights_file)
-        self.cache_key = f"clip|{model_name}|{pretrained}|{fingerprint}"
+        # Embeds the isolated character (CHARACTER_CROP), so cached frame embeddings never mix in.
+        self.cache_key = f"clip|{model_name}|{pretrained}|{fingerprint}|{CHARACTER_CROP}"
 
     @property
     def has_text_tower(self) -> bool:
@@ -247,7 +262,7 @@ class OpenClipEmbedder:
         rows: list[np.ndarray] = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
-            pixels = torch.stack([self._clip.preprocess(decode_rgb(b)) for b in chunk])
+            pixels = torch.stack([self._clip.preprocess(character_crop(decode_rgb(b))) for b in chunk])
             with self._clip.lock, torch.inference_mode():
                 features = self._clip.model.encode_image(pixels.to(self._clip.device))
                 features = torch.nn.functional.normalize(features.float(), dim=-1)

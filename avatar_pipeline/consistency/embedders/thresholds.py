@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from avatar_pipeline.consistency.types import EmbedderInfo, Thresholds
@@ -49,20 +51,19 @@ DEFAULT_THRESHOLDS: dict[str, Thresholds] = {
 _FIELDS = {"identity_min": float, "copy_max_hamming": int, "copy_max_local_difference": float}
 
 
-def thresholds_for(info: EmbedderInfo, overrides: Mapping[str, Any] | None = None) -> Thresholds:
-    """Default thresholds for the embedder that produced the scores, with optional overrides.
+THRESHOLDS_FILE_ENV = "AVATAR_THRESHOLDS_FILE"
 
-    ``overrides`` is either flat (``{"identity_min": 0.85}``) or per embedder kind
-    (``{"clip": {"identity_min": 0.85}, "perceptual": {"copy_max_hamming": 6}}``).
-    """
-    base = DEFAULT_THRESHOLDS.get(info.kind)
-    if base is None:
-        raise ValueError(
-            f"no default thresholds for embedder kind {info.kind!r}; known kinds: "
-            f"{sorted(DEFAULT_THRESHOLDS)}"
-        )
-    if not overrides:
-        return base
+
+def _file_overrides(thresholds_file: str | Path | None) -> Mapping[str, Any] | None:
+    path = thresholds_file or os.environ.get(THRESHOLDS_FILE_ENV) or None
+    if not path:
+        return None
+    from avatar_pipeline.consistency.evaluation import load_thresholds_file
+
+    return load_thresholds_file(path)
+
+
+def _apply(base: Thresholds, info: EmbedderInfo, overrides: Mapping[str, Any]) -> Thresholds:
     chosen = overrides.get(info.kind, overrides)
     if not isinstance(chosen, Mapping):
         raise ValueError(f"thresholds override for {info.kind!r} must be a mapping, got {chosen!r}")
@@ -73,3 +74,37 @@ def thresholds_for(info: EmbedderInfo, overrides: Mapping[str, Any] | None = Non
             f"unknown threshold field(s) {sorted(unknown)}; expected some of {sorted(_FIELDS)}"
         )
     return replace(base, **{k: _FIELDS[k](v) for k, v in flat.items()})
+
+
+def thresholds_for(
+    info: EmbedderInfo,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    thresholds_file: str | Path | None = None,
+) -> Thresholds:
+    """Default thresholds for the embedder that produced the scores, with optional overrides.
+
+    ``overrides`` is either flat (``{"identity_min": 0.85}``) or per embedder kind
+    (``{"clip": {"identity_min": 0.85}, "perceptual": {"copy_max_hamming": 6}}``). A thresholds
+    file (``thresholds_file``, else the ``AVATAR_THRESHOLDS_FILE`` environment variable; the
+    format ``consistency pairs --calibrate`` writes, per embedder kind) applies first, explicit
+    ``overrides`` after it.
+    """
+    base = DEFAULT_THRESHOLDS.get(info.kind)
+    if base is None:
+        raise ValueError(
+            f"no default thresholds for embedder kind {info.kind!r}; known kinds: "
+            f"{sorted(DEFAULT_THRESHOLDS)}"
+        )
+    from_file = _file_overrides(thresholds_file)
+    if from_file and (info.kind in from_file or not set(from_file) & set(DEFAULT_THRESHOLDS)):
+        base = _apply(base, info, from_file)
+    if not overrides:
+        return base
+    return _apply(base, info, overrides)
+
+
+# Palette contract (consistency.palette): a key colour drifts when its CIEDE2000 distance to
+# the anchor's callout exceeds this. Derived on bench/eval_set (see notes below PALETTE_...).
+PALETTE_MAX_DELTA_E = 12.0
+PALETTE_MAX_DELTA_E_EYES = 20.0

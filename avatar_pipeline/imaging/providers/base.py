@@ -26,6 +26,13 @@ class ImageProvider(abc.ABC):
     def model_for(self, operation: str, reference_count: int = 0) -> tuple[str, str]:
         """(model id, pinned version) that ``operation`` ('generate'|'edit') would use now."""
 
+    async def current_model_version(
+        self, operation: str, reference_count: int = 0
+    ) -> tuple[str, str]:
+        """(model id, real version) a call made now would run; providers whose models run at
+        "whatever is newest" look the version up here (never answer a placeholder)."""
+        return self.model_for(operation, reference_count)
+
     @abc.abstractmethod
     async def latest_model_versions(self) -> dict[str, str]:
         """Model id -> newest version the provider offers (to detect upgrades)."""

@@ -6,9 +6,22 @@ references ``multi_reference_model`` (FLUX 2 Pro); ``generate()`` runs ``generat
 1.1 Pro), or ``google_model`` (Imagen 4) when ``use_google_for_generate``. A model listed in
 ``pinned_versions`` runs at that version (``POST /v1/predictions`` with ``version``), any other
 through its model endpoint (``POST /v1/models/{owner}/{name}/predictions``), i.e. at its latest
-version, which ``latest_model_versions()`` looks up so that an upgrade changes the request
-fingerprint. The inputs each model gets, the edit_strength mapping and the output checks are in
+version. Official models cannot be pinned and their predictions answer ``"version": "hidden"``,
+so the version recorded (provenance and request fingerprint) is the pinned one, else the
+``latest_version.id`` of ``GET /v1/models/{owner}/{name}`` looked up for that call (cached per
+process for ``version_ttl_s``), else a real id a community model's prediction reports: never
+"hidden". An upgrade published between the lookup and the create is recorded under the version
+looked up (Replicate gives no way to tell); the next lookup sees the new one.
+
+The inputs each model gets, the edit_strength mapping and the output checks are in
 ``replicate_models.py``.
+
+Failed predictions: a prediction that ``failed`` for a transient reason (FLUX 2 Pro's
+``KeyError: 'sample'``, nano-banana's failure with no output and no error, a crash), timed out, or
+returned an unusable output is created again, at most ``max_prediction_attempts`` times in all:
+with the same seed first, then, when the same seed failed twice, with a new seed derived from it
+(recorded in ``extra['prediction_retries']`` and as the result's ``seed``). Safety refusals and
+refused requests are not retried.
 
 Faults: creating a prediction is retried here (the client retries only GETs): a 429 after its
 ``Retry-After`` (capped at ``max_retry_after_s``), a 5xx, a timeout or a connection error with
@@ -50,11 +63,13 @@ from replicate.prediction import Prediction
 from avatar_pipeline.imaging.providers.base import UNKNOWN_VERSION, ImageProvider
 from avatar_pipeline.imaging.providers.replicate_models import (
     ASPECT_TOLERANCE,
+    DATA_URI_MAX_BYTES,
     DEFAULT_COST_PER_IMAGE,
     SAFETY_PATTERN,
     ModelCall,
     edit_call,
     generate_calls,
+    references_sent,
     role_for,
     verified_png,
 )
@@ -78,6 +93,8 @@ logger = logging.getLogger(__name__)
 
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
 _TERMINAL = {"succeeded", "failed", "canceled"}
+# What Replicate answers as the version of an official model's prediction (not a version id).
+HIDDEN_VERSIONS = frozenset({"", "hidden", UNKNOWN_VERSION})
 # The client drops response headers from its errors; a response hook keeps a 429's Retry-After
 # in a box owned by the retrying call (a mutable box, because the request runs in a child task).
 _retry_after: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
@@ -116,6 +133,8 @@ class ReplicateProvider(ImageProvider):
         generate_model: str = "black-forest-labs/flux-1.1-pro",
         google_model: str = "google/imagen-4",
         use_google_for_generate: bool = False,
+        google_edit_model: str = "google/nano-banana",
+        use_google_for_edit: bool = False,
         pinned_versions: dict[str, str] | None = None,
         timeout_s: float = 300,
         poll_interval_s: float = 0.5,
@@ -127,6 +146,9 @@ class ReplicateProvider(ImageProvider):
         http_timeout_s: float = 30.0,
         download_timeout_s: float = 60.0,
         safety_tolerance: int = 2,
+        max_prediction_attempts: int = 3,
+        version_ttl_s: float = 300.0,
+        data_uri_max_bytes: int = DATA_URI_MAX_BYTES,
     ) -> None:
         if not api_token or not api_token.strip():
             raise ReplicateConfigurationError(
@@ -142,8 +164,13 @@ class ReplicateProvider(ImageProvider):
             "multi_reference": multi_reference_model,
             "generate": generate_model,
             "google": google_model,
+            "google_edit": google_edit_model,
         }
         self.use_google_for_generate = use_google_for_generate
+        self.use_google_for_edit = use_google_for_edit
+        self.max_prediction_attempts = max(1, max_prediction_attempts)
+        self.version_ttl_s = version_ttl_s
+        self.data_uri_max_bytes = data_uri_max_bytes
         self.pinned_versions = dict(pinned_versions or {})
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
@@ -157,6 +184,7 @@ class ReplicateProvider(ImageProvider):
         self.cost_per_image = {self.models[r]: c for r, c in DEFAULT_COST_PER_IMAGE.items()}
         self.cost_per_image.update(cost_per_image or {})
         self._known_versions: dict[str, str] = {}
+        self._known_at: dict[str, float] = {}
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
             weakref.WeakKeyDictionary()
         )
@@ -178,7 +206,12 @@ class ReplicateProvider(ImageProvider):
             generate_model=settings.replicate_generate_model,
             google_model=settings.replicate_google_model,
             use_google_for_generate=settings.replicate_use_google,
+            google_edit_model=getattr(
+                settings, "replicate_google_edit_model", "google/nano-banana"
+            ),
+            use_google_for_edit=getattr(settings, "replicate_use_google_for_edit", False),
             pinned_versions=getattr(settings, "replicate_pinned_versions", None) or None,
+            max_prediction_attempts=getattr(settings, "replicate_max_prediction_attempts", 3),
             timeout_s=settings.replicate_timeout_seconds,
             max_retries=settings.replicate_max_retries,
         )
@@ -191,40 +224,187 @@ class ReplicateProvider(ImageProvider):
 
     # -- the ImageProvider interface ---------------------------------------------------------
 
+    def _role(self, operation: str, reference_count: int) -> str:
+        return role_for(
+            operation,
+            reference_count,
+            use_google=self.use_google_for_generate,
+            use_google_for_edit=self.use_google_for_edit,
+        )
+
     def model_for(self, operation: str, reference_count: int = 0) -> tuple[str, str]:
-        model = self.models[
-            role_for(operation, reference_count, use_google=self.use_google_for_generate)
-        ]
+        model = self.models[self._role(operation, reference_count)]
         return model, self._version_of(model)
 
-    async def latest_model_versions(self) -> dict[str, str]:
+    async def current_model_version(
+        self, operation: str, reference_count: int = 0
+    ) -> tuple[str, str]:
+        """The model and the real version a call made now would run (looked up if stale)."""
+        model = self.models[self._role(operation, reference_count)]
+        return model, await self.resolve_version(model)
+
+    async def resolve_version(self, model: str) -> str:
+        """The pinned version, else the model's ``latest_version.id`` (cached ``version_ttl_s``)."""
+        pinned = self.pinned_versions.get(model)
+        if pinned:
+            return pinned
+        known = self._known_versions.get(model)
+        if known and time.monotonic() - self._known_at.get(model, 0.0) < self.version_ttl_s:
+            return known
+        try:
+            return await self._look_up_version(model)
+        except ProviderError:
+            if known:  # a stale id beats none; the next call looks again
+                logger.warning("could not refresh the version of %s; using %s", model, known)
+                return known
+            raise
+
+    async def _look_up_version(self, model: str) -> str:
         clients = self._loop_clients()
+        info = await self._with_retries(
+            f"look up {model}", model, lambda: clients.api.models.async_get(model)
+        )
+        version = info.latest_version.id if info.latest_version is not None else None
+        if not version or version in HIDDEN_VERSIONS:
+            raise ProviderError(
+                f"Replicate reports no latest version for {model}; pin one in "
+                "AVATAR_REPLICATE_PINNED_VERSIONS",
+                provider=self.name,
+            )
+        self._known_versions[model] = version
+        self._known_at[model] = time.monotonic()
+        return version
+
+    async def latest_model_versions(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for model in dict.fromkeys(self.models.values()):
-            info = await self._with_retries(
-                f"look up {model}", model, lambda m=model: clients.api.models.async_get(m)
-            )
-            if info.latest_version is not None:
-                found[model] = info.latest_version.id
-                self._known_versions[model] = info.latest_version.id
+            try:
+                found[model] = await self._look_up_version(model)
+            except ProviderError as exc:
+                if model in self._active_models():
+                    raise
+                logger.info("model %s (not in use) has no version: %s", model, exc)
         return found
 
+    def _active_models(self) -> set[str]:
+        return {
+            self.models[self._role("generate", 0)],
+            self.models[self._role("edit", 1)],
+            self.models[self._role("edit", 2)],
+        }
+
     async def generate(self, request: GenerateRequest) -> ProviderResult:
-        role = role_for("generate", 0, use_google=self.use_google_for_generate)
+        role = self._role("generate", 0)
         calls = generate_calls(role, request, safety_tolerance=self.safety_tolerance)
         model = self.models[role]
-        runs = await _gather_or_cancel([self._run(role, model, call) for call in calls])
-        extra = {"role": role, **calls[0].extra, "seeds": [c.seed for c in calls]}
+        version = await self.resolve_version(model)
+        runs = await _gather_or_cancel(
+            [self._run_retrying(role, model, call, version) for call in calls]
+        )
+        extra = {"role": role, **calls[0].extra, "seeds": [r["seed"] for r in runs]}
         return self._result(model, runs, calls[0], extra)
 
     async def edit(self, request: EditRequest) -> ProviderResult:
-        role = role_for("edit", len(request.reference_images), use_google=False)
-        call = await asyncio.to_thread(
-            edit_call, role, request, safety_tolerance=self.safety_tolerance
-        )
+        role = self._role("edit", len(request.reference_images))
         model = self.models[role]
-        run = await self._run(role, model, call)
+        version = await self.resolve_version(model)
+        sent = references_sent(role, request)
+        large = [
+            i
+            for i, ref in enumerate(request.reference_images[:sent])
+            if len(ref) > self.data_uri_max_bytes
+        ]
+        uploaded: dict[int, str] = {}
+        file_ids: list[str] = []
+        try:
+            for i in large:
+                file_id, url = await self._upload(request.reference_images[i], model)
+                file_ids.append(file_id)
+                uploaded[i] = url
+            call = await asyncio.to_thread(
+                edit_call, role, request, safety_tolerance=self.safety_tolerance, uploaded=uploaded
+            )
+            run = await self._run_retrying(role, model, call, version)
+        finally:
+            for file_id in file_ids:
+                await self._delete_file(file_id)
         return self._result(model, [run], call, {"role": role, **call.extra})
+
+    async def _upload(self, data: bytes, model: str) -> tuple[str, str]:
+        """Upload one reference through the Files API; (file id, URL to send)."""
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as probe:
+            mime = Image.MIME.get(probe.format or "", "image/png")
+        ext = mime.split("/")[-1].replace("jpeg", "jpg")
+        clients = self._loop_clients()
+        created = await self._with_retries(
+            f"upload a {len(data)}-byte reference for {model}",
+            model,
+            lambda: clients.api.files.async_create(
+                io.BytesIO(data), filename=f"reference.{ext}", content_type=mime
+            ),
+        )
+        return created.id, created.urls["get"]
+
+    async def _delete_file(self, file_id: str) -> None:
+        clients = self._loop_clients()
+        try:
+            await asyncio.wait_for(clients.api.files.async_delete(file_id), 10)
+        except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
+            logger.warning("could not delete uploaded file %s (it expires anyway): %s",
+                           file_id, self._describe(exc))  # fmt: skip
+
+    async def _run_retrying(
+        self, role: str, model: str, call: ModelCall, version: str
+    ) -> dict[str, Any]:
+        """``_run`` with transient prediction failures created again (see the module doc)."""
+        retries: list[dict[str, Any]] = []
+        same_seed_failures = 0
+        current = call
+        for attempt in range(1, self.max_prediction_attempts + 1):
+            try:
+                run = await self._run(role, model, current, version)
+            except SafetyRefusalError:
+                raise
+            except (PredictionFailedError, ProviderTimeoutError, InvalidProviderOutputError) as exc:
+                if attempt == self.max_prediction_attempts:
+                    if retries:
+                        raise type(exc)(
+                            f"{exc} (after {attempt} predictions; earlier: "
+                            f"{'; '.join(r['error'][:120] for r in retries)})",
+                            provider=exc.provider,
+                            prediction_id=exc.prediction_id,
+                        ) from exc
+                    raise
+                same_seed_failures += 1
+                retries.append(
+                    {
+                        "attempt": attempt,
+                        "error": str(exc)[:300],
+                        "prediction_id": exc.prediction_id,
+                        "seed": current.seed,
+                    }
+                )
+                if (
+                    isinstance(exc, PredictionFailedError)
+                    and current.seed is not None
+                    and same_seed_failures >= 2
+                ):
+                    current = _with_seed(current, (current.seed + 7_919 * attempt) % 2**32)
+                    same_seed_failures = 0
+                logger.warning("prediction on %s failed (%s); creating it again (%d/%d)",
+                               model, str(exc)[:200], attempt + 1,
+                               self.max_prediction_attempts)  # fmt: skip
+                await asyncio.sleep(self._backoff(attempt - 1))
+                continue
+            run["seed"] = current.seed
+            run["recorded_input"] = current.recorded_input
+            run["retries"] = retries
+            return run
+        raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
         with self._clients_lock:
@@ -233,12 +413,25 @@ class ReplicateProvider(ImageProvider):
             await clients.http.aclose()
             await clients.api._async_client.aclose()
 
+    async def run_text(
+        self, model: str, model_input: dict[str, Any], *, timeout_s: float | None = None
+    ) -> Any:
+        """A language-model prediction (the scene writer's) with this provider's client,
+        retries and token handling; returns a ``replicate_text.TextPrediction``."""
+        from avatar_pipeline.imaging.providers.replicate_text import run_text_prediction
+
+        return await run_text_prediction(self, model, model_input, timeout_s=timeout_s)
+
     # -- one prediction ------------------------------------------------------------------------
 
-    async def _run(self, role: str, model: str, call: ModelCall) -> dict[str, Any]:
+    async def _run(
+        self, role: str, model: str, call: ModelCall, resolved: str | None = None
+    ) -> dict[str, Any]:
         """Create one prediction, wait for it, download and verify its single image."""
         clients = self._loop_clients()
         version = self.pinned_versions.get(model)
+        if resolved is None:
+            resolved = await self.resolve_version(model)
         wait = max(0, min(60, int(min(self.prefer_wait_s, self.timeout_s))))
 
         # The client sends a create without ``wait`` with no timeout at all: bound it here.
@@ -264,8 +457,8 @@ class ReplicateProvider(ImageProvider):
             await self._cancel(clients, prediction.id)
             raise
         self._raise_if_unsuccessful(prediction, model)
-        if prediction.version and not version:
-            self._known_versions[model] = prediction.version
+        reported = prediction.version or ""
+        real = reported if reported not in HIDDEN_VERSIONS else (version or resolved)
         urls = prediction.output if isinstance(prediction.output, list) else [prediction.output]
         if len(urls) != 1 or not isinstance(urls[0], str):
             raise InvalidProviderOutputError(
@@ -281,7 +474,10 @@ class ReplicateProvider(ImageProvider):
         return {
             "png": png,
             "prediction_id": prediction.id,
-            "version": prediction.version or self._version_of(model),
+            "version": real,
+            "version_source": "pinned"
+            if version
+            else ("prediction" if reported not in HIDDEN_VERSIONS else "latest_version lookup"),
             "attempts": attempts,
             "output_size": list(size),
             "output_format_received": fmt,
@@ -331,6 +527,13 @@ class ReplicateProvider(ImageProvider):
     def _raise_if_unsuccessful(self, prediction: Prediction, model: str) -> None:
         if prediction.status == "succeeded":
             return
+        if prediction.status == "failed" and not prediction.error and not prediction.output:
+            raise PredictionFailedError(
+                f"prediction {prediction.id} on {model} failed with no output and no error "
+                "message (a known transient failure of this model)",
+                provider=self.name,
+                prediction_id=prediction.id,
+            )
         message = self._scrub(str(prediction.error or "no error message"))
         if prediction.status == "failed" and SAFETY_PATTERN.search(message):
             raise SafetyRefusalError(
@@ -520,22 +723,40 @@ class ReplicateProvider(ImageProvider):
         self, model: str, runs: list[dict[str, Any]], call: ModelCall, extra: dict[str, Any]
     ) -> ProviderResult:
         extra = dict(extra)
-        extra["input"] = call.recorded_input
+        extra["input"] = runs[0].get("recorded_input", call.recorded_input)
         extra["create_attempts"] = [r["attempts"] for r in runs]
         extra["output_size"] = runs[0]["output_size"]
         extra["output_format_received"] = [r["output_format_received"] for r in runs]
         extra["predict_time_s"] = [r["predict_time_s"] for r in runs]
+        extra["version_source"] = runs[0].get("version_source")
+        retries = [r for run in runs for r in run.get("retries", [])]
+        if retries:
+            extra["prediction_retries"] = retries
+        seed = runs[0].get("seed", call.seed)
+        if seed != call.seed:
+            extra["seed_requested"] = call.seed
         return ProviderResult(
             images=tuple(r["png"] for r in runs),
             provider=self.name,
             model=model,
             model_version=runs[0]["version"],
             prompt_sent=call.input["prompt"],
-            seed=call.seed,
+            seed=seed,
             cost_usd=round(self.cost_per_image.get(model, 0.0) * len(runs), 6),
             prediction_ids=tuple(r["prediction_id"] for r in runs),
             extra=extra,
         )
+
+
+def _with_seed(call: ModelCall, seed: int) -> ModelCall:
+    from dataclasses import replace
+
+    return replace(
+        call,
+        input={**call.input, "seed": seed},
+        recorded_input={**call.recorded_input, "seed": seed},
+        seed=seed,
+    )
 
 
 def _retryable(status: int | None) -> bool:

@@ -1,8 +1,11 @@
 """What each Replicate model is sent, and how its output is checked (pure functions, no I/O).
 
 Roles: ``edit`` (one reference: FLUX.1 Kontext Pro, ``input_image``), ``multi_reference`` (2..8
-references: FLUX 2 Pro, ``input_images``), ``generate`` (FLUX 1.1 Pro) and ``google`` (Imagen 4,
-for generate() when configured).
+references: FLUX 2 Pro, ``input_images``), ``generate`` (FLUX 1.1 Pro), ``google`` (Imagen 4,
+for generate() when configured) and ``google_edit`` (Google's nano-banana family, for every
+edit() when configured: ``image_input`` with 1..8 references, no seed, no safety_tolerance; it
+honours edit_strength through the prompt only, like Kontext, and in the "free" band gets only the
+primary reference, like FLUX 2 Pro).
 
 edit_strength (0 = keep the reference, 1 = ignore it). Kontext and FLUX 2 Pro have no strength
 parameter, so the strength is mapped onto the prompt, and for FLUX 2 Pro onto the references sent:
@@ -24,9 +27,10 @@ the aspect ratio asked for: within 2 %, or 8 % for Kontext, which snaps to its ~
 buckets (16:9 comes back as 1392x752, 5:4 as 1104x944). Outputs are returned as PNG, re-encoded
 when a model sent JPEG or WebP.
 
-References travel as data URLs (``data:image/png;base64,...``) inside the create request: one
-self-contained request per prediction and nothing uploaded that must be deleted afterwards, at
-the cost of base64's 33 % (anchors are PNGs of a few MB at most; the service caps each at 20 MB).
+References under ``DATA_URI_MAX_BYTES`` (1 MB: Replicate recommends data URIs only below that)
+travel as data URLs (``data:image/png;base64,...``) inside the create request; larger ones are
+uploaded first through Replicate's Files API (``POST /v1/files``) and sent as the file's
+``urls.get`` (the provider does the upload and deletes the file afterwards).
 """
 
 from __future__ import annotations
@@ -57,16 +61,31 @@ FREE_PREFIX = (
     "Freely re-imagine the scene, keeping the character's identity (face, hair, eye colour, "
     "outfit) recognisable: "
 )
-ROLES = ("edit", "multi_reference", "generate", "google")
-DEFAULT_COST_PER_IMAGE = {"edit": 0.04, "multi_reference": 0.05, "generate": 0.04, "google": 0.04}
+ROLES = ("edit", "multi_reference", "generate", "google", "google_edit")
+DEFAULT_COST_PER_IMAGE = {
+    "edit": 0.04,
+    "multi_reference": 0.05,
+    "generate": 0.04,
+    "google": 0.04,
+    "google_edit": 0.039,
+}
+DATA_URI_MAX_BYTES = 1_000_000
+GOOGLE_EDIT_MAX_REFERENCES = 8
 ASPECT_RATIOS = {
     "edit": ("1:1", "16:9", "9:16", "4:3", "3:4", "3:2", "2:3", "4:5", "5:4", "21:9", "9:21",
              "2:1", "1:2"),
     "multi_reference": ("1:1", "16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "5:4", "4:5"),
     "generate": ("1:1", "16:9", "9:16", "3:2", "2:3", "4:3", "3:4", "5:4", "4:5"),
     "google": ("1:1", "16:9", "9:16", "4:3", "3:4"),
+    "google_edit": ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"),
 }  # fmt: skip
-ASPECT_TOLERANCE = {"edit": 0.08, "multi_reference": 0.02, "generate": 0.02, "google": 0.02}
+ASPECT_TOLERANCE = {
+    "edit": 0.08,
+    "multi_reference": 0.02,
+    "generate": 0.02,
+    "google": 0.02,
+    "google_edit": 0.03,
+}
 FLUX11_MAX_SIDE = 1440
 SAFETY_PATTERN = re.compile(
     r"\bE005\b|nsfw|safety|flagged|sensitive|content[ _-]?polic|moderat", re.IGNORECASE
@@ -85,8 +104,12 @@ class ModelCall:
     expected_size: tuple[int, int] | None = None  # only where the input fixes the pixel size
 
 
-def role_for(operation: str, reference_count: int, *, use_google: bool) -> str:
+def role_for(
+    operation: str, reference_count: int, *, use_google: bool, use_google_for_edit: bool = False
+) -> str:
     if operation == "edit":
+        if use_google_for_edit:
+            return "google_edit"
         return "edit" if reference_count <= 1 else "multi_reference"
     if operation == "generate":
         return "google" if use_google else "generate"
@@ -135,7 +158,7 @@ def strength_mapping(role: str, strength: float, references: int) -> dict[str, A
         band, prefix = "free", FREE_PREFIX
     else:
         band, prefix = "plain", ""
-    sent = 1 if role == "multi_reference" and band == "free" else references
+    sent = 1 if role in ("multi_reference", "google_edit") and band == "free" else references
     return {
         "edit_strength": strength,
         "band": band,
@@ -146,35 +169,59 @@ def strength_mapping(role: str, strength: float, references: int) -> dict[str, A
     }
 
 
-def edit_call(role: str, request: EditRequest, *, safety_tolerance: int) -> ModelCall:
-    """The Kontext / FLUX 2 Pro call for an edit (encodes references: run it off the loop)."""
+def references_sent(role: str, request: EditRequest) -> int:
+    """How many of the request's references the model call will carry."""
+    refs = len(request.reference_images)
+    return int(strength_mapping(role, float(request.edit_strength), refs)["references_sent"])
+
+
+def edit_call(
+    role: str,
+    request: EditRequest,
+    *,
+    safety_tolerance: int,
+    uploaded: dict[int, str] | None = None,
+) -> ModelCall:
+    """The Kontext / FLUX 2 Pro / nano-banana call for an edit (encodes references: run it off
+    the loop). ``uploaded`` maps a reference's index to its Files API URL (sent instead of a
+    data URL)."""
     refs = request.reference_images
     mapping = strength_mapping(role, float(request.edit_strength), len(refs))
     prompt = fold_negative(mapping["prompt_prefix"] + request.prompt, request.negative_prompt)
-    encoded = [encode_reference(r) for r in refs[: mapping["references_sent"]]]
+    encoded = []
+    for i, ref in enumerate(refs[: mapping["references_sent"]]):
+        url, desc = encode_reference(ref) if i not in (uploaded or {}) else ("", "")
+        if uploaded and i in uploaded:
+            url = uploaded[i]
+            desc = f"<files API {len(ref)} bytes sha256:{sha256_hex(bytes(ref))[:16]}>"
+        encoded.append((url, desc))
     size_input, aspect = sizing(role, request.width, request.height)
     model_input: dict[str, Any] = {"prompt": prompt}
     recorded: dict[str, Any] = {"prompt": prompt}
     if role == "edit":
         model_input["input_image"], recorded["input_image"] = encoded[0]
+    elif role == "google_edit":
+        model_input["image_input"] = [url for url, _ in encoded]
+        recorded["image_input"] = [desc for _, desc in encoded]
     else:
         model_input["input_images"] = [url for url, _ in encoded]
         recorded["input_images"] = [desc for _, desc in encoded]
-    tail: dict[str, Any] = {
-        **size_input,
-        "output_format": "png",
-        "safety_tolerance": safety_tolerance,
-    }
-    if request.seed is not None:
-        tail["seed"] = request.seed
+    tail: dict[str, Any] = {**size_input, "output_format": "png"}
+    if role != "google_edit":  # nano-banana takes neither a seed nor a safety tolerance
+        tail["safety_tolerance"] = safety_tolerance
+        if request.seed is not None:
+            tail["seed"] = request.seed
     model_input.update(tail)
     recorded.update(tail)
     extra = {
         "edit_strength_mapping": mapping,
         "aspect_ratio": size_input["aspect_ratio"],
         "negative_prompt_mode": "appended_to_prompt" if request.negative_prompt else None,
+        "references_uploaded": sorted(uploaded or {}),
+        "seed_supported": role != "google_edit",
     }
-    return ModelCall(model_input, recorded, aspect, request.seed, extra)
+    seed = request.seed if role != "google_edit" else None
+    return ModelCall(model_input, recorded, aspect, seed, extra)
 
 
 def generate_calls(

@@ -186,6 +186,14 @@ def update_asset(
     asset = _kit_asset(session, kit_id, asset_id)
     fields = body.model_dump(exclude_unset=True)
     promote = fields.pop("is_canonical", None)
+    if "expression" in fields or "pose" in fields:
+        # the upload's slot rules: an expression only on expression assets, a pose only on
+        # pose assets, and each of those keeps its name
+        _check_slot_fields(
+            asset.asset_type,
+            fields.get("expression", asset.expression),
+            fields.get("pose", asset.pose),
+        )
     if "emotion_tags" in fields:
         fields["emotion_tags"] = _tags(fields["emotion_tags"])
     if fields.get("is_active") is None:

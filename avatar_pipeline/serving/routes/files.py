@@ -2,6 +2,8 @@
 
 ``avatars`` objects are public-read, so they are also served unsigned; ``scenes`` objects never
 without a valid signature. A signature that is present must be valid, whatever the bucket.
+An ``avatars`` object is served only while an active asset row points at it: a soft-deleted
+asset (``is_active = false``) answers 404, signed or not.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy import select
 
-from avatar_pipeline.serving.deps import ClockDep, ObjectStoreDep, SettingsDep
+from avatar_pipeline.catalog.models import AvatarAsset
+from avatar_pipeline.serving.deps import ClockDep, ObjectStoreDep, SessionDep, SettingsDep
 from avatar_pipeline.storage.base import InvalidSignatureError, ObjectNotFoundError
 from avatar_pipeline.storage.keys import PUBLIC_BUCKETS, InvalidKeyError, validate_bucket
 from avatar_pipeline.storage.local import LocalObjectStore
@@ -34,6 +38,7 @@ def read_file(
     path: str,
     settings: SettingsDep,
     store: ObjectStoreDep,
+    session: SessionDep,
     clock: ClockDep,
     expires: Annotated[str | None, Query()] = None,
     signature: Annotated[str | None, Query()] = None,
@@ -69,6 +74,17 @@ def read_file(
             raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
         except InvalidKeyError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    if bucket == "avatars":
+        active = session.scalar(
+            select(AvatarAsset.is_active).where(
+                AvatarAsset.storage_bucket == bucket, AvatarAsset.storage_path == path
+            )
+        )
+        if not active:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"no active avatar asset at {bucket}/{path} (deleted or never registered)",
+            )
     try:
         head = store.head(bucket, path)  # type: ignore[arg-type]
         data = store.get(bucket, path)  # type: ignore[arg-type]

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 
 from fastapi import APIRouter, status
 
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.models import SceneImage
+from avatar_pipeline.imaging.service import ImageService
+from avatar_pipeline.scenes.consistency import scene_embedder
+from avatar_pipeline.scenes.emotion import Message
+from avatar_pipeline.scenes.factory import build_scene_writer
+from avatar_pipeline.scenes.writer import SceneWriter
+from avatar_pipeline.serving.config import Services
 from avatar_pipeline.serving.deps import (
     CurrentUser,
     ImageServiceDep,
@@ -15,8 +22,9 @@ from avatar_pipeline.serving.deps import (
     ServicesDep,
     SessionDep,
 )
-from avatar_pipeline.serving.scene_flow import SceneRequest, generate_scene
-from avatar_pipeline.serving.schemas import MemoryUpdate, SceneGenerate, ScenePublic
+from avatar_pipeline.serving.scene_flow import GeneratedScene, SceneRequest, generate_scene
+from avatar_pipeline.serving.scene_schemas import SceneFromEpisode, SceneGenerated
+from avatar_pipeline.serving.schemas import MemoryUpdate, ScenePublic
 from avatar_pipeline.storage.base import ObjectStore
 
 router = APIRouter(prefix="/scenes", tags=["scenes"])
@@ -34,16 +42,50 @@ def scene_public(
     return ScenePublic.model_validate({**columns, "url": url, "url_expires_in": ttl})
 
 
-@router.post("/generate", response_model=ScenePublic, status_code=status.HTTP_201_CREATED)
+# One scene writer per ImageService: a language-model writer shares its Replicate client.
+_WRITERS: weakref.WeakKeyDictionary[ImageService, SceneWriter] = weakref.WeakKeyDictionary()
+
+
+def scene_writer_for(services: Services, image_service: ImageService) -> SceneWriter:
+    writer = _WRITERS.get(image_service)
+    if writer is None:
+        writer = build_scene_writer(services.settings, image_service)
+        _WRITERS[image_service] = writer
+    return writer
+
+
+def scene_generated(result: GeneratedScene, store: ObjectStore, ttl: int) -> SceneGenerated:
+    public = scene_public(result.scene, store, ttl, url=result.url)
+    draft, consistency = result.draft, result.consistency
+    return SceneGenerated.model_validate(
+        {
+            **public.model_dump(),
+            "consistency_score": result.scene.consistency_score,
+            "consistency_verdict": consistency.verdict if consistency else "unmeasured",
+            "emotion": draft.emotion if draft else None,
+            "expression": draft.expression if draft else None,
+            "scene_writer": draft.writer if draft else "unknown",
+        }
+    )
+
+
+@router.post("/generate", response_model=SceneGenerated, status_code=status.HTTP_201_CREATED)
 async def generate(
     services: ServicesDep,
     user: CurrentUser,
     store: ObjectStoreDep,
     image_service: ImageServiceDep,
-    body: SceneGenerate,
-) -> ScenePublic:
-    """Visualise a moment of one of the caller's episodes, in the character's likeness."""
-    ttl = services.settings.signed_url_ttl_seconds
+    body: SceneFromEpisode,
+) -> SceneGenerated:
+    """Visualise the latest moment of one of the caller's episodes, in the character's likeness:
+    the scene writer reads the conversation (or takes ``moment``/``emotion`` as given)."""
+    settings = services.settings
+    ttl = settings.signed_url_ttl_seconds
+    context = (
+        tuple(Message(m.role, m.content) for m in body.context)
+        if body.context is not None
+        else None
+    )
     result = await generate_scene(
         SceneRequest(
             user_id=user.id,
@@ -52,13 +94,17 @@ async def generate(
             emotion=body.emotion,
             width=body.width,
             height=body.height,
+            context=context,
         ),
         session_factory=services.session_factory,
         store=store,
         image_service=image_service,
         url_ttl_seconds=ttl,
+        writer=scene_writer_for(services, image_service),
+        embedder=scene_embedder(settings),
+        context_limit=settings.scene_context_messages,
     )
-    return scene_public(result.scene, store, ttl, url=result.url)
+    return scene_generated(result, store, ttl)
 
 
 @router.get("/episode/{episode_id}", response_model=list[ScenePublic])

@@ -1,0 +1,81 @@
+"""A run over a range of kit partitions produces every kit of the range, each recorded per kit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY
+from avatar_pipeline.assets.kit_images import kit_images
+from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+from avatar_pipeline.assets.provider_models import provider_models
+from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources, provider_calls
+
+SLOTS = ["anchor_portrait", "anchor_fullbody", "expressions/happy"]
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def _range_run(resources, instance, first: str, last: str) -> dg.ExecuteInProcessResult:
+    selection = [dg.AssetKey(s.split("/")) for s in SLOTS]
+    return dg.materialize(
+        [provider_models, kit_images],
+        instance=instance,
+        resources=resources,
+        selection=selection,
+        tags={RANGE_START: first, RANGE_END: last},
+        run_config={"ops": {"kit_images": {"config": {"trigger": "fleet"}}}},
+        raise_on_error=False,
+    )
+
+
+def test_the_kit_asset_batches_kits_per_backfill_run() -> None:
+    policy = kit_images.backfill_policy
+    assert policy == FLEET_BACKFILL_POLICY
+    assert policy.max_partitions_per_run is not None and policy.max_partitions_per_run > 1
+
+
+def test_a_multi_kit_run_materialises_each_kits_partitions(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    resources = make_resources(tmp_path, tag="fleet-range")
+    names = ["Fleet A", "Fleet B", "Fleet C", "Fleet D"]
+    kit_ids = [create_kit(resources, name, character=name) for name in names]
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, kit_ids)
+
+    # the first three kits in one run; the fourth is outside the range and must stay untouched
+    result = _range_run(resources, instance, kit_ids[0], kit_ids[2])
+    assert result.success, result.get_step_failure_events()
+    assert provider_calls("fleet-range") == 3 * len(SLOTS)  # one call per slot per kit
+
+    with resources["catalog"].session() as session:
+        for kit_id in kit_ids[:3]:
+            canonical = repo.canonical_assets(session, kit_id)
+            assert {"anchor_portrait", "anchor_fullbody"} <= set(canonical)
+        assert repo.canonical_assets(session, kit_ids[3]) == {}
+
+    for slot in SLOTS:
+        key = dg.AssetKey(slot.split("/"))
+        records = instance.fetch_materializations(key, limit=100).records
+        by_partition = {r.partition_key: r for r in records}
+        assert set(by_partition) == set(kit_ids[:3])  # one per kit, none for the fourth
+        with resources["catalog"].session() as session:
+            for kit_id in kit_ids[:3]:
+                meta = by_partition[kit_id].asset_materialization.metadata
+                asset_id = meta["asset_id"].value
+                # each kit's materialisation carries that kit's own image
+                asset = repo.get_asset(session, asset_id)
+                assert str(asset.avatar_kit_id) == kit_id
+
+    # one evaluation per check for the run, listing every kit's verdict
+    evaluations = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    assert evaluations
+    for evaluation in evaluations:
+        kits = evaluation.metadata["kits"].value
+        assert set(kits) == set(kit_ids[:3])

@@ -1,0 +1,93 @@
+"""The identity gate on the evaluation set: ROC AUC, FAR and FRR per kind of pair.
+
+Scores every pair of ``bench/eval_set/pairs.csv`` (make it with bench/make_eval_set.py) with
+the weight-free (perceptual) embedder, exactly as the gate scores an image against its
+primary anchor, and prints one table for all pairs, one for the calibration split and one for
+the held-out split, at the shipped threshold; plus the equal-error threshold of the
+calibration split and the palette check's pass rates.
+
+    .venv/bin/python bench/bench_gate.py [--pairs bench/eval_set/pairs.csv] [--palette]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from avatar_pipeline.consistency.embedders import PerceptualEmbedder, thresholds_for  # noqa: E402
+from avatar_pipeline.consistency.evaluation import (  # noqa: E402
+    eer_threshold,
+    format_table,
+    read_pairs,
+    score_pairs,
+    summarise,
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=Path, default=ROOT / "bench" / "eval_set" / "pairs.csv")
+    parser.add_argument("--threshold", type=float, default=None)
+    parser.add_argument("--palette", action="store_true", help="also measure the palette check")
+    args = parser.parse_args()
+    embedder = PerceptualEmbedder()
+    threshold = args.threshold or thresholds_for(embedder.info).identity_min
+    pairs = read_pairs(args.pairs)
+    start = time.perf_counter()
+    results = score_pairs(embedder, pairs)
+    elapsed = time.perf_counter() - start
+    n_images = len({p.anchor_path for p in pairs} | {p.other_path for p in pairs})
+    print(f"embedder {embedder.info.model}; threshold {threshold:.3f}; {len(pairs)} pairs, "
+          f"{n_images} images embedded in {elapsed:.1f} s ({1000 * elapsed / n_images:.0f} ms "
+          "per 256 px image)\n")  # fmt: skip
+    for split in ("all", "calib", "holdout"):
+        rows = [r for r in results if split == "all" or r.pair.extra.get("split") == split]
+        if not rows:
+            continue
+        print(f"### {split} ({len(rows)} pairs)\n")
+        print(format_table(summarise(rows, threshold)))
+        print()
+        for renderer in ("offline", "b"):
+            sub = [r for r in rows if r.pair.extra.get("renderer") == renderer]
+            if sub and split == "all":
+                row = summarise(sub, threshold)[0]
+                print(f"renderer {renderer}: AUC {row.auc:.3f}, FAR {100 * (row.far or 0):.1f} %, "
+                      f"FRR {100 * (row.frr or 0):.1f} %")  # fmt: skip
+        print()
+    calib = [r for r in results if r.pair.extra.get("split") == "calib"]
+    eer = eer_threshold([r.identity for r in calib], [bool(r.pair.same) for r in calib])
+    if eer is not None:
+        print(f"calibration split: EER threshold {eer.threshold:.3f} "
+              f"(FAR {100 * (eer.far or 0):.1f} %, FRR {100 * (eer.frr or 0):.1f} %)")  # fmt: skip
+    if args.palette:
+        _palette(pairs)
+    return 0
+
+
+def _palette(pairs: list) -> None:
+    from avatar_pipeline.consistency.palette import compare_palette, extract_palette
+
+    contracts = {}
+    by_kind: dict[str, list[float]] = {}
+    for p in pairs:
+        if p.anchor_path not in contracts:
+            contracts[p.anchor_path] = extract_palette(p.anchor_path.read_bytes())
+        cmp = compare_palette(contracts[p.anchor_path], p.other_path.read_bytes())
+        worst = cmp.worst.delta_e if cmp.worst else 0.0
+        by_kind.setdefault(("same " if p.same else "diff ") + p.kind, []).append(worst)
+    print("\npalette: worst ΔE00 per pair (p5 / median / p95)")
+    import numpy as np
+
+    for kind, values in sorted(by_kind.items()):
+        v = np.asarray(values)
+        print(f"  {kind:28} n={len(v):3}  {np.percentile(v, 5):5.1f} {np.median(v):5.1f} "
+              f"{np.percentile(v, 95):5.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
