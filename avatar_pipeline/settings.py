@@ -60,7 +60,7 @@ class Settings(BaseSettings):
 
     # Serving API under load (api_load)
     api_max_threads: int = Field(
-        default=40, ge=1, le=1000, description="Worker threads for the API's blocking handlers."
+        default=20, ge=1, le=1000, description="Worker threads for the API's blocking handlers."
     )
     api_db_pool_size: int | None = Field(
         default=None,

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -46,7 +45,6 @@ CONCURRENCY = 16
 CREATES_PER_MINUTE = 600
 SLOTS_PER_KIT = 14
 LAYERS = 3  # portrait -> full body + expressions -> poses
-UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _admin_engine() -> Any:
@@ -113,7 +111,7 @@ class Worker:
 
 @dataclass
 class WorkerSampler:
-    """Samples every run worker (``dagster api execute_run``) every ``interval`` seconds."""
+    """Samples every run worker (a spawned child of the code server) every ``interval`` seconds."""
 
     interval: float = 0.1
     workers: dict[int, Worker] = field(default_factory=dict)
@@ -135,8 +133,7 @@ class WorkerSampler:
                     continue
                 pid = int(entry)
                 try:
-                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                    if not any(b"execute_run" in part for part in cmd):
+                    if pid not in self.workers and not _is_run_worker(pid):
                         continue
                     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                     status = Path(f"/proc/{pid}/status").read_text()
@@ -153,14 +150,34 @@ class WorkerSampler:
                 )
                 worker = self.workers.get(pid)
                 if worker is None:
-                    run_id = next(
-                        (c.decode() for c in cmd if len(c) == 36 and c.count(b"-") == 4), ""
-                    )
-                    worker = self.workers[pid] = Worker(pid, run_id, now, now)
+                    worker = self.workers[pid] = Worker(pid, "", now, now)
                 worker.last_seen = now
                 worker.cpu_s = max(worker.cpu_s, cpu)
                 worker.peak_rss_mb = max(worker.peak_rss_mb, hwm / 1024)
             time.sleep(self.interval)
+
+
+def _is_run_worker(pid: int) -> bool:
+    """A run worker: a multiprocessing child of the code server (``dagster api grpc``)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"spawn_main" not in cmd or b"resource_tracker" in cmd:
+            return False
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return False
+    return b"grpc" in parent
+
+
+def match_workers(sampler: WorkerSampler, records: list[Any]) -> None:
+    """Each run gets the worker first seen closest before its start (workers carry no id)."""
+    free = sorted((w for w in sampler.workers.values() if not w.run_id), key=lambda w: w.first_seen)
+    for r in sorted(records, key=lambda r: r.start_time or 0):
+        before = [w for w in free if r.start_time and w.first_seen <= r.start_time + 0.5]
+        if before:
+            before[-1].run_id = r.dagster_run.run_id
+            free.remove(before[-1])
 
 
 # -- the bench ---------------------------------------------------------------------------------
@@ -219,6 +236,8 @@ def phase(
     wall_submit = max(ends) - submitted
     wall_runs = max(ends) - min(created)
     runs = []
+    time.sleep(0.5)
+    match_workers(sampler, records)
     for r in records:
         worker = next(
             (w for w in sampler.workers.values() if w.run_id == r.dagster_run.run_id), None

@@ -118,6 +118,19 @@ def _write_bind(factory: sessionmaker[Session]) -> Engine | None:
     return None
 
 
+def new_session(factory: sessionmaker[Session], *, write: bool = False) -> Session:
+    """A session from ``factory``; ``write=True`` makes each of its transactions a write
+    transaction (see ``session_scope``). The caller commits/rolls back and closes it."""
+    if not write:
+        return factory()
+    bind = _write_bind(factory)
+    if bind is not None:
+        return factory(bind=bind)
+    session = factory()
+    session.connection(execution_options={WRITE_OPTION: True})
+    return session
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
     """One transaction: commit when the block ends normally, roll back on any error.
@@ -127,13 +140,7 @@ def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Ite
     PostgreSQL it changes nothing. Use it for any block that writes; use ``write_transaction``
     to also retry a transaction that lost a lock, serialization or deadlock race.
     """
-    if write:
-        bind = _write_bind(factory)
-        session = factory(bind=bind) if bind is not None else factory()
-        if bind is None:
-            session.connection(execution_options={WRITE_OPTION: True})
-    else:
-        session = factory()
+    session = new_session(factory, write=write)
     try:
         yield session
         session.commit()

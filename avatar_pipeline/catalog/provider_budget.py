@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from avatar_pipeline.catalog.db import is_sqlite, make_engine, normalize_url
@@ -96,6 +97,20 @@ def _budget_engine(url: str) -> Engine:
     return engine
 
 
+_MIGRATED: set[str] = set()
+_MIGRATE_LOCK = threading.Lock()
+
+
+def _ensure_migrated(url: str) -> None:
+    """Bring the catalog to head once per process (embedded defaults, like CatalogResource)."""
+    with _MIGRATE_LOCK:
+        if url not in _MIGRATED:
+            from avatar_pipeline.catalog.migrate import upgrade_database
+
+            upgrade_database(url)
+            _MIGRATED.add(url)
+
+
 class ProviderBudget:
     """Caps on one provider's calls in flight and creates per window, shared by every process
     that uses the same catalog database."""
@@ -110,6 +125,7 @@ class ProviderBudget:
         window_s: float = 60.0,
         lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
         poll_s: float = DEFAULT_POLL_S,
+        auto_migrate: bool = False,
     ) -> None:
         if max_in_flight < 1:
             raise BudgetConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
@@ -126,6 +142,7 @@ class ProviderBudget:
         self.window_s = window_s
         self.lease_ttl_s = lease_ttl_s
         self.poll_s = poll_s
+        self.auto_migrate = auto_migrate
         self._sqlite = is_sqlite(database_url)
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
@@ -146,6 +163,8 @@ class ProviderBudget:
     def engine(self) -> Engine:
         with self._engine_lock:
             if self._engine is None:
+                if self.auto_migrate:
+                    _ensure_migrated(self.database_url)
                 self._engine = _budget_engine(self.database_url)
             return self._engine
 
@@ -171,6 +190,17 @@ class ProviderBudget:
                 f"a call of {creates} predictions can never fit in {self.max_in_flight} in "
                 f"flight and {self.creates_per_minute} per {self.window_s:g} s"
             )
+        try:
+            return self._try_acquire(creates)
+        except DBAPIError as exc:
+            if "provider_budget" in str(exc):
+                raise BudgetConfigError(
+                    "the catalog database has no provider budget tables (migration 0006): run "
+                    "`avatar-pipeline db upgrade`, or set AVATAR_PROVIDER_BUDGET=process"
+                ) from exc
+            raise
+
+    def _try_acquire(self, creates: int) -> Lease | float:
         p = {"p": self.provider}
         with self.engine.begin() as conn:
             self._lock(conn)

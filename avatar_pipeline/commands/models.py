@@ -73,8 +73,8 @@ def _source(model: str, pretrained: str) -> tuple[str, tuple[str, ...]]:
             f"open_clip weights {model}/{pretrained} are only published at {cfg.get('url')}; "
             "download that file and set AVATAR_CLIP_PRETRAINED to its path"
         )
-    repo_id, filename = hf_hub.rstrip("/").rsplit("/", 1) if hf_hub.count("/") > 1 else (
-        hf_hub.rstrip("/"), "")  # fmt: skip
+    parts = hf_hub.split("/")  # "org/repo/" or "org/repo/file.bin"
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
     if filename:
         stem = filename.rsplit(".", 1)[0]
         return repo_id, (stem + ".safetensors", filename)

@@ -28,6 +28,7 @@ import io
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from threading import Lock
 from typing import Any
 
@@ -37,7 +38,7 @@ from scipy import ndimage
 
 from avatar_pipeline.consistency.embedders.images import image_sha256
 
-WORK_SIZE = 160  # longer side of the working image, pixels
+WORK_SIZE = 192  # longer side of the working image, pixels
 COARSE_SIZE = 64
 SMOOTH_SIGMA = 1.0  # least pre-smoothing at working size (JPEG ringing, paper grain)
 # ...and at least a blur of this radius in the delivered image's own pixels, so a copy blurred
@@ -46,9 +47,11 @@ BLUR_TOLERANCE_PX = 2.5
 SSIM_SIGMA = 1.5
 STRUCTURE_MIN = 0.6  # local SSIM below this: the structure changed
 COLOUR_MAX = 18.0  # local colour difference (0-255) above this: the colour changed
+# below this correlation after the coarse search, two images are not refined further
+REFINE_MIN_CORRELATION = 0.85
 SCALES = tuple(round(0.88 + 0.02 * i, 2) for i in range(13))  # 0.88 .. 1.12
 # Share of the character that must change for an image to count as a new picture.
-COPY_MAX_CHANGED_FRACTION = 0.03
+COPY_MAX_CHANGED_FRACTION = 0.005
 BORDER_FRACTION = 0.04  # outer ring used to model the background (fallback mask)
 BACKGROUND_DISTANCE = 28.0  # colour distance from the border model that makes a pixel foreground
 
@@ -246,14 +249,21 @@ def _warp(image: np.ndarray, shape: tuple[int, int], scale: float, shift: np.nda
     )
 
 
-def _phase_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Translation (dy, dx) that moves ``b`` onto ``a`` (sub-pixel, parabolic peak)."""
-    window = np.outer(np.hanning(a.shape[0]), np.hanning(a.shape[1])).astype(np.float32)
-    fa = np.fft.fft2((a - a.mean()) * window)
-    fb = np.fft.fft2((b - b.mean()) * window)
-    cross = fa * np.conj(fb)
+@lru_cache(maxsize=32)
+def _window(shape: tuple[int, int]) -> np.ndarray:
+    return np.outer(np.hanning(shape[0]), np.hanning(shape[1])).astype(np.float32)
+
+
+def _spectrum(a: np.ndarray) -> np.ndarray:
+    return np.fft.rfft2((a - a.mean()) * _window(a.shape))
+
+
+def _phase_shift(fa: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Translation (dy, dx) that moves ``b`` onto the image whose spectrum is ``fa`` (sub-pixel,
+    parabolic peak)."""
+    cross = fa * np.conj(_spectrum(b))
     cross /= np.abs(cross) + 1e-9
-    corr = np.fft.ifft2(cross).real
+    corr = np.fft.irfft2(cross, s=b.shape)
     peak = np.array(np.unravel_index(int(np.argmax(corr)), corr.shape))
     shift = peak.astype(np.float64)
     for axis in (0, 1):
@@ -282,26 +292,33 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / denom) if denom > 1e-9 else 0.0
 
 
-def _register(
-    a: np.ndarray, b: np.ndarray, scales: Sequence[float]
-) -> tuple[float, np.ndarray, float]:
+Alignment = tuple[float, np.ndarray, float]  # scale, shift (dy, dx), correlation
+
+
+def _register(a: np.ndarray, b: np.ndarray, scales: Sequence[float]) -> Alignment:
     """Best (scale, shift, correlation) mapping ``b`` onto ``a`` over ``scales``."""
-    best = (1.0, np.zeros(2), -2.0)
+    fa = _spectrum(a)
+    best: Alignment = (1.0, np.zeros(2), -2.0)
     for scale in scales:
         warped = _warp(b, a.shape, scale, np.zeros(2))
         filled = np.where(np.isnan(warped), np.nanmean(warped), warped)
-        shift = _phase_shift(a, filled)
+        shift = _phase_shift(fa, filled)
         score = _ncc(a, _warp(b, a.shape, scale, shift))
         if score > best[2]:
             best = (scale, shift, score)
     return best
 
 
-def _align(cand: _Prepared, other: _Prepared) -> tuple[float, np.ndarray, float]:
-    coarse_scale, _, _ = _register(cand.coarse, other.coarse, SCALES)
+def _align(cand: _Prepared, other: _Prepared) -> Alignment:
+    coarse = _register(cand.coarse, other.coarse, SCALES)
+    if coarse[2] < REFINE_MIN_CORRELATION:
+        # plainly different pictures: the coarse alignment is enough (a misalignment can only
+        # add measured change, and only a near-perfect match can be a copy)
+        ratio = max(cand.luma.shape) / max(cand.coarse.shape)
+        return coarse[0], coarse[1] * ratio, coarse[2]
     # both are reduced to the same longer side, so a rescaled copy needs no extra factor;
     # refine to 1/800 (a 2 % crop is a 1.0417 zoom: a 0.4 % error misaligns edges by 0.5 px)
-    fine = [round(coarse_scale + d, 4) for d in (-0.01, -0.005, 0.0, 0.005, 0.01)]
+    fine = [round(coarse[0] + d, 4) for d in (-0.01, -0.005, 0.0, 0.005, 0.01)]
     best = _register(cand.luma, other.luma, fine)
     finer = [round(best[0] + d, 5) for d in (-0.0025, 0.0025)]
     second = _register(cand.luma, other.luma, finer)

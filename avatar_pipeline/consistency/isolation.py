@@ -37,6 +37,7 @@ from avatar_pipeline.consistency.colour import rgb_to_lab
 
 NEUTRAL_FILL: tuple[int, int, int] = (128, 128, 128)
 WORKING_SIDE = 128
+_SIDE_SHARE = 0.3
 Box = tuple[int, int, int, int]
 
 __all__ = [
@@ -83,7 +84,7 @@ class Isolation:
     @property
     def found(self) -> bool:
         """False when no character could be told from the background (mask is the frame)."""
-        return "no foreground found" not in self.notes
+        return not any(n.startswith("no foreground found") for n in self.notes)
 
     @property
     def source_box(self) -> Box:
@@ -223,7 +224,8 @@ class BorderModelSegmenter:
         candidates = _unique_colours(np.concatenate(zone_colours))
         tol2 = self.tolerance**2
         support = np.zeros(len(candidates), int)
-        for z in zones:
+        strong = np.zeros(len(candidates), bool)
+        for zi, z in enumerate(zones):
             pix = lab[z]
             if len(pix) == 0:
                 continue
@@ -233,7 +235,9 @@ class BorderModelSegmenter:
                 d = ((pix[:, None, :] - c[None, :, :]) ** 2).sum(-1) <= tol2
                 near[start : start + 64] = d.mean(axis=0)
             support += near >= self.zone_support
-        colours = candidates[support >= 2]
+            if zi in (1, 2):  # a third of a side edge: scenery (a hill), not a cut-off figure
+                strong |= near >= _SIDE_SHARE
+        colours = candidates[(support >= 2) | strong]
         if len(colours) == 0:
             colours = zone_colours[0]
             notes.append("no colour shared by two border zones: the top edge is the background")
@@ -285,23 +289,21 @@ class BorderModelSegmenter:
 
 
 def _main_figure(fg: np.ndarray) -> np.ndarray:
+    """The largest component, plus big components within a few pixels of it (a detached
+    hand or hat); far shapes (a sun, a window) are scenery."""
     labels, count = ndimage.label(fg)
     if count == 0:
         return fg
     areas = np.bincount(labels.ravel())[1:]
     biggest = int(areas.argmax()) + 1
     keep = labels == biggest
-    slices = ndimage.find_objects(labels)
-    by0, bx0 = slices[biggest - 1][0].start, slices[biggest - 1][1].start
-    by1, bx1 = slices[biggest - 1][0].stop, slices[biggest - 1][1].stop
-    pad = max(2, fg.shape[0] // 32)
+    pad = max(2, fg.shape[0] // 40)
+    near = ndimage.binary_dilation(keep, iterations=pad)
     for i, area in enumerate(areas, start=1):
-        if i == biggest or area < 0.15 * areas[biggest - 1]:
-            continue
-        sy, sx = slices[i - 1]
-        if sx.start <= bx1 + pad and sx.stop >= bx0 - pad and sy.start <= by1 + pad:
-            if sy.stop >= by0 - pad:
-                keep |= labels == i
+        if i != biggest and area >= 0.05 * areas[biggest - 1]:
+            part = labels == i
+            if (part & near).any():
+                keep |= part
     return ndimage.binary_fill_holes(keep)
 
 

@@ -257,10 +257,12 @@ def _name_colours(iso: Isolation) -> _Named:
     named: list[PaletteColour] = []
     used: set[int] = set(np.nonzero(ink)[0].tolist())
 
-    hair_k = _dominant(clusters.labels[rel_y < _HAIR_BAND], used)
+    top = clusters.labels[rel_y < _HAIR_BAND]
+    hair_k = _dominant(top, set())
+    if hair_k is not None and ink[hair_k] and (top == hair_k).mean() < 0.35:
+        # the outline is not the hair, unless it fills the top (black or dark hair)
+        hair_k = _dominant(top, used) or hair_k
     hair_lab = None
-    if hair_k is None:  # black hair: the ink cluster is the hair
-        hair_k = _dominant(clusters.labels[rel_y < _HAIR_BAND], set())
     if hair_k is not None:
         hair_lab = clusters.centres[hair_k]
         named.append(_colour("hair", hair_lab, clusters.shares[hair_k]))
@@ -277,11 +279,17 @@ def _name_colours(iso: Isolation) -> _Named:
         far = ciede2000(face_lab, clusters.centres[skin_k]) > 15
         if hair_lab is not None:
             far &= ciede2000(face_lab, hair_lab) > 15
-        far &= face_lab[:, 0] > _INK_MAX_L + 8
+        far &= face_lab[:, 0] > _INK_MAX_L
         far &= face_lab[:, 0] < 92  # eye highlights and white shirts are not eye colour
+        coloured = far & (np.hypot(face_lab[:, 1], face_lab[:, 2]) >= 10)
+        if coloured.sum() >= 6:  # irises have a colour; greys there are anti-aliased edges
+            far = coloured
         if far.sum() >= 6:
-            eye_lab = np.median(face_lab[far], axis=0)
-            named.append(_colour("eyes", eye_lab, float(far.sum()) / len(lab)))
+            eye_k = _dominant(clusters.labels[face][far], set())
+            assert eye_k is not None
+            eye_px = far & (clusters.labels[face] == eye_k)
+            eye_lab = np.median(face_lab[eye_px], axis=0)
+            named.append(_colour("eyes", eye_lab, float(eye_px.sum()) / len(lab)))
 
     lower = rel_y >= 0.55
     outfit_k = _dominant(clusters.labels[lower], used)
@@ -362,6 +370,10 @@ def compare_palette(
         found = options[int(d.argmin())]
         delta = float(d.min())
         own_limit = limit * (_EYES_FACTOR if colour.name == "eyes" else 1.0)
+        if colour.name == "hair" and cand.hair is not None and delta > own_limit:
+            # drifted: report what is on top of the figure now, not the nearest other colour
+            found = cand.hair
+            delta = float(ciede2000(found, ref))
         deltas.append(
             PaletteDelta(
                 name=colour.name,

@@ -362,7 +362,11 @@ def write_kit_report(report: KitReport, out_dir: Path) -> ReportFiles:
     files = ReportFiles(
         folder / "report.html", folder / "report.json", folder / "contact_sheet.png"
     )
-    atomic_write(files.html, render_kit_html(report).encode())
+    # links to the kit's model-upgrade comparison reports (generation/upgrade_report.py)
+    from avatar_pipeline.generation.upgrade_report import upgrade_links_html
+
+    html = render_kit_html(report).replace("</body>", upgrade_links_html(folder) + "</body>", 1)
+    atomic_write(files.html, html.encode())
     atomic_write(files.json, json.dumps(report.to_dict(), indent=2, sort_keys=True).encode())
     atomic_write(files.contact_sheet_png, render_contact_sheet(report))
     return files

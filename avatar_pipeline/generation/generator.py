@@ -440,6 +440,16 @@ class KitGenerator:
         )
 
     # ------------------------------------------------------------------ helpers
+    def _discard_unregistered(self, asset_id: uuid.UUID, path: str) -> None:
+        """Delete the object written for ``asset_id`` unless a row (another run's) holds it."""
+        try:
+            if _registered(self.session_factory, asset_id):
+                return
+        except Exception:  # the catalog is unreachable: the sweep finds the object later
+            logger.warning("could not check asset %s; left %s for the sweep", asset_id, path)
+            return
+        self.store.delete("avatars", path)
+
     def _set_id(self) -> str:
         """Short id of this run's candidate set (stable for one request/run token)."""
         if not self.options.run_token:
@@ -628,7 +638,8 @@ class KitGenerator:
             # api_load: write lock taken up front, retried on a lost race, off the event loop
             await asyncio.to_thread(write_transaction, self.session_factory, record)
         except BaseException:
-            await asyncio.to_thread(self.store.delete, "avatars", path)
+            # the key is deterministic: a concurrent run may have registered this very image
+            await asyncio.to_thread(self._discard_unregistered, asset_id, path)
             raise
         outcome.asset_id = str(asset_id)
         outcome.storage_path = path
@@ -646,6 +657,13 @@ class KitGenerator:
             )
         )
         return outcome
+
+
+def _registered(session_factory: sessionmaker[Session], asset_id: uuid.UUID) -> bool:
+    from avatar_pipeline.catalog.models import AvatarAsset
+
+    with session_scope(session_factory) as session:
+        return session.get(AvatarAsset, asset_id) is not None
 
 
 class _ReportingOutcomes(dict[str, SlotOutcome]):

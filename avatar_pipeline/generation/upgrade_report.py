@@ -125,3 +125,17 @@ def upgrade_reports(reports_dir: Path, kit_id: str) -> list[dict]:
         return list(json.loads((Path(reports_dir) / kit_id / "upgrades.json").read_text()))
     except (OSError, ValueError):
         return []
+
+
+def upgrade_links_html(kit_folder: Path) -> str:
+    """A small "Model upgrades" section linking the kit's canary reports ('' when none)."""
+    entries = upgrade_reports(Path(kit_folder).parent, Path(kit_folder).name)
+    if not entries:
+        return ""
+    items = "".join(
+        f"<li><a href='{html.escape(str(e['report']))}'>{html.escape(str(e['candidate_set']))}"
+        f"</a>: {'promoted' if e.get('promoted') else 'not promoted'} "
+        f"({html.escape(str(e.get('reason', '')))})</li>"
+        for e in reversed(entries)
+    )
+    return f"<section id='model-upgrades'><h2>Model upgrades</h2><ul>{items}</ul></section>\n"

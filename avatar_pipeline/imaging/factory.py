@@ -52,4 +52,5 @@ def build_budget(settings: Settings, provider_name: str) -> ProviderBudget | Non
         creates_per_minute=settings.provider_creates_per_minute
         or settings.replicate_predictions_per_minute,
         lease_ttl_s=settings.provider_lease_ttl_seconds,
+        auto_migrate=settings.environment != "production",
     )

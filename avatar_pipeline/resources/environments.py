@@ -40,6 +40,7 @@ def _budget_fields(settings: Settings) -> dict[str, Any]:
         "budget_max_in_flight": settings.provider_max_in_flight,
         "budget_creates_per_minute": settings.provider_creates_per_minute,
         "budget_lease_ttl_seconds": settings.provider_lease_ttl_seconds,
+        "budget_auto_migrate": settings.environment != "production",
     }
 
 

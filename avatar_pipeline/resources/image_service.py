@@ -41,6 +41,9 @@ class ImageServiceResource(dg.ConfigurableResource):
         default=None, description="Instance-wide creates/minute (default: predictions_per_minute)."
     )
     budget_lease_ttl_seconds: float = Field(default=60.0)
+    budget_auto_migrate: bool = Field(
+        default=False, description="Upgrade the catalog to head before first use (embedded)."
+    )
     _service: ImageService | None = PrivateAttr(default=None)
 
     def build_provider(self) -> ImageProvider:
@@ -74,6 +77,7 @@ class ImageServiceResource(dg.ConfigurableResource):
             max_in_flight=self.budget_max_in_flight or self.max_concurrency,
             creates_per_minute=self.budget_creates_per_minute or self.predictions_per_minute,
             lease_ttl_s=self.budget_lease_ttl_seconds,
+            auto_migrate=self.budget_auto_migrate,
         )
 
     @property

@@ -68,11 +68,12 @@ def default_executor_threads() -> int:
 
 def api_pool_size(settings: Settings) -> int:
     """Connections the API may hold: one per thread that can touch the catalog at once (the
-    worker threads of blocking handlers, asyncio's executor the scene flow uses, and two for
-    the health check), so a request never queues for a connection behind other requests."""
+    worker threads of blocking handlers, as many teardown threads committing and closing
+    request sessions, asyncio's executor the scene flow uses, and two spare), so a request
+    never queues for a connection behind other requests."""
     if settings.api_db_pool_size is not None:
         return settings.api_db_pool_size
-    return settings.api_max_threads + default_executor_threads() + 2
+    return 2 * settings.api_max_threads + default_executor_threads() + 2
 
 
 def api_pool_options(settings: Settings) -> dict[str, object]:

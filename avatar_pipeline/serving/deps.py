@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from avatar_pipeline.catalog.db import session_scope
+from avatar_pipeline.catalog.db import new_session, session_scope
 from avatar_pipeline.catalog.models import User
 from avatar_pipeline.imaging.service import ImageService
 from avatar_pipeline.serving.config import LazyServices, Services
@@ -59,15 +61,44 @@ def get_clock() -> Callable[[], float]:
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_db(request: Request, services: ServicesDep) -> Iterator[Session]:
+def _db_limits(request: Request) -> tuple[anyio.Semaphore, anyio.CapacityLimiter]:
+    """(gate on open request sessions, threads for their commit/close), one pair per app."""
+    state = request.app.state
+    if getattr(state, "db_gate", None) is None:
+        threads = get_services(request).settings.api_max_threads
+        state.db_teardown_limiter = anyio.CapacityLimiter(threads)
+        state.db_gate = anyio.Semaphore(threads)
+    return state.db_gate, state.db_teardown_limiter
+
+
+async def get_db(request: Request, services: ServicesDep) -> AsyncIterator[Session]:
     """One transaction per request: committed when the handler returns, rolled back when it
     raises (so a rejected request changes nothing). A request that may write (any method but
     GET/HEAD/OPTIONS) gets a write transaction: on SQLite it takes the write lock before its
     first read and waits for it (``session_scope(write=True)``), instead of failing with
-    "database is locked" when it reads and then writes under load."""
-    write = request.method not in SAFE_METHODS
-    with session_scope(services.session_factory, write=write) as session:
-        yield session
+    "database is locked" when it reads and then writes under load.
+
+    Sizing: FastAPI validates a blocking handler's response on a worker thread *before* this
+    dependency exits, so a session holding a connection may wait for a worker thread. At most
+    ``api_max_threads`` sessions are open at once (an async gate: a queued request holds
+    neither a thread nor a connection), and the pool has room for them plus every worker
+    thread (``config.api_pool_size``), so a worker never waits for a connection and the two
+    cannot deadlock (before: 200 concurrent GETs timed out on the pool and answered 500).
+    Commit and close run on threads of their own, never behind handlers."""
+    gate, teardown = _db_limits(request)
+    async with gate:
+        session = new_session(services.session_factory, write=request.method not in SAFE_METHODS)
+        try:
+            yield session
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.commit, limiter=teardown)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.rollback, limiter=teardown)
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=teardown)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
@@ -112,9 +143,7 @@ def authenticate_bearer(
         raise _unauthorized(str(exc)) from None
 
 
-def get_current_user(
-    request: Request, services: ServicesDep, credentials: CredentialsDep
-) -> User:
+def get_current_user(request: Request, services: ServicesDep, credentials: CredentialsDep) -> User:
     """The caller, looked up in ``users`` (its role there is authoritative), in a short
     transaction of its own so no database transaction stays open during image generation."""
     if credentials is None or credentials.scheme.lower() != "bearer":

@@ -171,6 +171,11 @@ def test_model_upgrade_canary_promotes_a_passing_set_kit_atomically(
     assert report["promoted"] and {s["slot"] for s in report["slots"]} == set(ANCHORS)
     html = Path(verdict.report_html).read_text()
     assert "old (canonical before)" in html and html.count("<img") == 4  # side by side
+    # the kit report links it (consistency/report.py adds this section)
+    from avatar_pipeline.generation.upgrade_report import upgrade_links_html
+
+    links = upgrade_links_html(Path(verdict.report_html).parent)
+    assert Path(verdict.report_html).name in links and "promoted" in links
 
 
 def test_model_upgrade_canary_keeps_the_old_set_when_the_new_one_fails(

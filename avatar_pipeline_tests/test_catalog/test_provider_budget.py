@@ -229,3 +229,14 @@ def test_image_services_in_several_processes_share_the_in_flight_cap(
     # what the provider saw: 12 predictions, never more than the instance cap at once
     assert stats["predictions"] == 12
     assert 2 <= stats["max_concurrent"] <= MAX_IN_FLIGHT
+
+
+def test_a_catalog_without_the_budget_tables_gets_advice_or_is_migrated(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    bare = ProviderBudget(url, "fake", max_in_flight=1, creates_per_minute=1)
+    with pytest.raises(BudgetConfigError, match="db upgrade"):
+        bare.try_acquire(1)
+    bare.dispose()
+    embedded = ProviderBudget(url, "fake", max_in_flight=1, creates_per_minute=1, auto_migrate=True)
+    assert isinstance(embedded.try_acquire(1), Lease)
+    embedded.dispose()

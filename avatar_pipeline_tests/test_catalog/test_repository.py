@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from avatar_pipeline.catalog import repository as repo
-from avatar_pipeline.domain.vocab import EXPRESSION_NAMES, POSE_NAMES
 from avatar_pipeline.catalog.errors import (
     ConflictError,
     ConstraintViolationError,
@@ -20,6 +19,7 @@ from avatar_pipeline.catalog.errors import (
 )
 from avatar_pipeline.catalog.models import AvatarAsset
 from avatar_pipeline.domain.prompts import InvalidPromptError
+from avatar_pipeline.domain.vocab import EXPRESSION_NAMES, POSE_NAMES
 from avatar_pipeline_tests.test_catalog.utils import add_asset, make_character, make_kit
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -129,8 +130,148 @@ def honest_edits(i: int, size: int, portrait: bytes) -> list[HonestEdit]:
         edits.append(HonestEdit(f"expression:{expr.name}", png, (portrait,)))
     for n, pose in enumerate(DEFAULT_POSES):
         png, _ = edit_png(
-            pose_prompt(prompts, pose), (portrait, full), None, 0.7, seed + 50 + n, size, size,
+            pose_prompt(prompts, pose),
+            (portrait, full),
+            None,
+            0.7,
+            seed + 50 + n,
+            size,
+            size,
             RENDERER,
         )
         edits.append(HonestEdit(f"pose:{pose.name}", png, (portrait, full)))
     return edits
+
+
+# ---------------------------------------------------------------- the sweep
+
+EVAL_SET = Path(__file__).resolve().parents[2] / "bench" / "eval_set"
+
+
+@dataclass
+class SweepResult:
+    """Copies caught per variant, and honest edits falsely called copies."""
+
+    anchors: int = 0
+    copies: dict[str, list[float]] = field(default_factory=dict)  # variant -> changed fractions
+    caught: dict[str, int] = field(default_factory=dict)
+    honest: list[tuple[str, str, float]] = field(default_factory=list)  # (anchor, kind, change)
+    false_copies: list[tuple[str, str, float]] = field(default_factory=list)
+    sibling_duplicates: int = 0
+    sibling_duplicates_caught: int = 0
+
+    @property
+    def copies_total(self) -> int:
+        return sum(len(v) for v in self.copies.values())
+
+    @property
+    def copies_caught(self) -> int:
+        return sum(self.caught.values())
+
+    @property
+    def false_copy_rate(self) -> float:
+        return len(self.false_copies) / len(self.honest) if self.honest else 0.0
+
+
+def eval_set_characters(limit: int | None = None) -> list[Path]:
+    """The evaluation set's characters (both renderers), interleaved o/b."""
+    if not EVAL_SET.is_dir():
+        return []
+    dirs = sorted(p for p in EVAL_SET.iterdir() if (p / "anchor.png").is_file())
+    offline = [p for p in dirs if p.name.startswith("o")]
+    other = [p for p in dirs if not p.name.startswith("o")]
+    mixed = [p for pair in zip(offline, other, strict=False) for p in pair]
+    mixed += offline[len(other) :] + other[len(offline) :]
+    return mixed[:limit] if limit is not None else mixed
+
+
+def sweep(
+    offline_anchors: int,
+    eval_characters: int | None,
+    *,
+    size: int = 384,
+    honest_from: int | None = None,
+    max_changed_fraction: float | None = None,
+) -> SweepResult:
+    """Copies of each anchor (and a duplicated expression among a kit's expressions) must be
+    caught; honest edits (offline provider edits of the first ``honest_from`` offline anchors,
+    the eval set's other expressions and poses) must not be called copies."""
+    from avatar_pipeline.consistency.copies import COPY_MAX_CHANGED_FRACTION, find_copy
+
+    limit = COPY_MAX_CHANGED_FRACTION if max_changed_fraction is None else max_changed_fraction
+    result = SweepResult()
+    honest_from = offline_anchors if honest_from is None else honest_from
+
+    def copies_of_anchor(name: str, image: bytes) -> None:
+        result.anchors += 1
+        for variant, copy in copies_of(image):
+            verdict = find_copy(copy, [("primary anchor", image)], limit)
+            assert verdict.closest is not None
+            result.copies.setdefault(variant, []).append(verdict.closest.changed_fraction)
+            result.caught[variant] = result.caught.get(variant, 0) + int(verdict.is_copy)
+
+    def honest(name: str, kind: str, image: bytes, targets: list[tuple[str, bytes]]) -> None:
+        verdict = find_copy(image, targets, limit)
+        assert verdict.closest is not None
+        row = (name, kind, verdict.closest.changed_fraction)
+        result.honest.append(row)
+        if verdict.is_copy:
+            result.false_copies.append(row)
+
+    for i in range(offline_anchors):
+        portrait = anchor(i, size)
+        copies_of_anchor(f"offline {i}", portrait)
+        if i >= honest_from:
+            continue
+        edits = honest_edits(i, size, portrait)
+        expressions = [e for e in edits if e.kind.startswith("expression:")]
+        for edit in edits:
+            targets = [("primary anchor", portrait)]
+            targets += [(f"reference {k + 1}", r) for k, r in enumerate(edit.references)]
+            if edit.kind.startswith("expression:"):  # siblings, as the generator passes them
+                targets += [(e.kind, e.image) for e in expressions if e is not edit]
+            honest(f"offline {i}", edit.kind, edit.image, targets)
+        # a provider that returns one picture for two expressions: a duplicate, re-encoded
+        dup = dict(copies_of(expressions[1].image))["jpeg q80"]
+        siblings = [(e.kind, e.image) for e in expressions if e is not expressions[0]]
+        verdict = find_copy(dup, [("primary anchor", portrait), *siblings], limit)
+        result.sibling_duplicates += 1
+        result.sibling_duplicates_caught += int(verdict.is_copy)
+
+    for folder in eval_set_characters(eval_characters):
+        portrait = (folder / "anchor.png").read_bytes()
+        copies_of_anchor(folder.name, portrait)
+        others = {
+            n: (folder / f"{n}.png").read_bytes() for n in ("expr1", "expr2", "pose1", "pose2")
+        }
+        for kind, image in others.items():
+            siblings = [(k, v) for k, v in others.items() if k != kind and k[:4] == kind[:4]]
+            honest(folder.name, kind, image, [("primary anchor", portrait), *siblings])
+    return result
+
+
+def format_sweep(result: SweepResult) -> str:
+    lines = [
+        f"anchors: {result.anchors}",
+        "| copy variant | caught | max changed share |",
+        "|---|---|---|",
+    ]
+    for variant, values in result.copies.items():
+        lines.append(
+            f"| {variant} | {result.caught[variant]}/{len(values)} | {100 * max(values):.2f} % |"
+        )
+    lines.append(
+        f"| duplicate among a kit's expressions (JPEG q80) | "
+        f"{result.sibling_duplicates_caught}/{result.sibling_duplicates} | |"
+    )
+    changes = sorted(c for _, _, c in result.honest)
+    if changes:
+        lines.append(
+            f"honest edits: {len(changes)}, falsely called copies: {len(result.false_copies)} "
+            f"({100 * result.false_copy_rate:.2f} %); smallest changes "
+            + ", ".join(f"{100 * c:.2f} %" for c in changes[:5])
+            + f"; median {100 * changes[len(changes) // 2]:.1f} %"
+        )
+    for name, kind, change in result.false_copies:
+        lines.append(f"  false copy: {name} {kind} ({100 * change:.2f} % changed)")
+    return "\n".join(lines)

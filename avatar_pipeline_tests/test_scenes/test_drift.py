@@ -158,3 +158,31 @@ def test_the_kit_report_carries_the_drift_section(env: SceneEnv) -> None:
         thresholds=thresholds_for(embedder.info), reports_dir=env.settings.reports_dir,
     )  # fmt: skip
     assert result.files.html.read_text().count('id="scene-drift"') == 1
+
+
+def test_a_provider_upgrade_on_replicate_that_ignores_references_is_flagged(
+    env: SceneEnv, tmp_path: Path
+) -> None:
+    """A second, different image generator: the fake Replicate server's Kontext, whose new
+    version (``bump_version(unfaithful=True)``) stops following the reference image."""
+    from avatar_pipeline.imaging.providers.replicate import ReplicateProvider
+    from avatar_pipeline_tests.fakes.replicate_server import FakeReplicateServer
+
+    world = offline_kit_world(env.factory, env.store)
+    say(env.factory, world, ("assistant", "*sips tea in the garden* So peaceful 😌"))
+    with FakeReplicateServer(processing_s=0.01, megapixels=0.25) as fake:
+        provider = ReplicateProvider(
+            api_token=fake.token, base_url=fake.base_url, poll_interval_s=0.02, timeout_s=10
+        )
+        service = ImageService(provider)
+        draw_scenes(env, world, service, range(1, 4))
+        fake.bump_version("black-forest-labs/flux-kontext-pro", unfaithful=True)
+        draw_scenes(env, world, service, range(4, 7))
+    with session_scope(env.factory) as session:
+        drift = kit_drift(session, world.kit_id, window=3, min_scenes=3)
+        earlier = kit_drift(session, world.kit_id, window=6, min_scenes=3)
+    assert drift.status == "drifting", drift.reason
+    assert [p.verdict for p in drift.points] == ["pass"] * 3 + ["fail"] * 3
+    assert earlier.points[0].model == "black-forest-labs/flux-kontext-pro"
+    # NB: the version recorded stays the one looked up first (official models answer
+    # "hidden"; the service looks versions up once per process): see the scenes notes.

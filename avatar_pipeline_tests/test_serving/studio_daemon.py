@@ -6,6 +6,7 @@ then the request-status sensors, as ``dagster-daemon`` would around each run."""
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -28,6 +29,7 @@ class InProcessDaemon:
             resources=resources,
         )
         self.cursors: dict[str, str | None] = {}
+        self.timings: list[tuple[str, str, float]] = []  # (job, trigger, seconds) per run
         self.runs: list[dg.ExecuteInProcessResult] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -70,6 +72,7 @@ class InProcessDaemon:
         job = self.defs.resolve_job_def(job_name)
         if run_request.asset_selection:
             job = job.get_subset(asset_selection=set(run_request.asset_selection))
+        started = time.perf_counter()
         result = job.execute_in_process(
             instance=self.instance,
             partition_key=run_request.partition_key,
@@ -78,6 +81,9 @@ class InProcessDaemon:
             raise_on_error=False,
         )
         self.runs.append(result)
+        self.timings.append(
+            (job_name, run_request.tags.get("avatar/trigger", ""), time.perf_counter() - started)
+        )
         if job_name == kit_job.name:
             self._run_status_sensors(result)
 

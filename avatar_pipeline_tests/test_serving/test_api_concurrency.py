@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -140,6 +141,32 @@ def test_no_request_needs_two_connections(tiny_pool: tuple[TestClient, Services,
     assert uuid.UUID(kit_id)
 
 
+def test_more_requests_than_threads_neither_deadlock_nor_503(tmp_path: Path) -> None:
+    """More concurrent GETs than worker threads: sessions holding connections wait for a thread
+    (FastAPI validates responses on one) while threads wait for connections - unless the open
+    sessions are gated to what the pool can hold besides every thread."""
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'c.db'}", api_max_threads=2, api_db_pool_timeout_seconds=1
+    )
+    services = build_services(settings, migrate=True)
+    admin = make_person(settings, services.session_factory, "admin")
+    app = create_app(settings, services=services)
+
+    async def load() -> list[int]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 2  # what lifespan sets
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            responses = await asyncio.gather(
+                *(client.get("/avatar-kits", headers=admin.headers) for _ in range(40))
+            )
+        return [r.status_code for r in responses]
+
+    try:
+        assert asyncio.run(load()) == [200] * 40
+    finally:
+        services.close()
+
+
 def test_pool_is_sized_to_the_worker_threads(tmp_path: Path) -> None:
     from avatar_pipeline.serving.config import api_pool_size, default_executor_threads
 
@@ -147,7 +174,7 @@ def test_pool_is_sized_to_the_worker_threads(tmp_path: Path) -> None:
     services = build_services(settings, migrate=True)
     try:
         assert services.engine.pool.size() == api_pool_size(settings)  # type: ignore[attr-defined]
-        assert api_pool_size(settings) >= 24 + default_executor_threads()
+        assert api_pool_size(settings) >= 2 * 24 + default_executor_threads()
     finally:
         services.close()
 

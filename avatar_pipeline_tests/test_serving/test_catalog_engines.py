@@ -8,6 +8,7 @@ from avatar_pipeline.catalog.db import session_scope
 from avatar_pipeline.catalog.models import SceneImage
 from avatar_pipeline_tests.test_serving.conftest import Api
 from avatar_pipeline_tests.test_serving.factories import counts, image_bytes, kit_state
+from avatar_pipeline_tests.test_serving.test_kits import upload_expressions_and_poses
 
 
 def test_kit_to_scene_round_trip(api_any_db: Api) -> None:
@@ -19,6 +20,7 @@ def test_kit_to_scene_round_trip(api_any_db: Api) -> None:
     fullbody = api.upload(kit["id"], "anchor_fullbody", data=image_bytes(size=(256, 512))).json()
     assert fullbody["became_anchor"] == "secondary"
     happy = api.upload(kit["id"], "expression", expression="happy").json()["asset"]
+    upload_expressions_and_poses(api, kit["id"], but="expression:happy")  # approval needs all
 
     approved = api.client.post(f"/avatar-kits/{kit['id']}/approve", headers=admin)
     assert approved.status_code == 200 and approved.json()["status"] == "active"

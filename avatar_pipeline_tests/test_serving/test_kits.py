@@ -7,7 +7,9 @@ import uuid
 from sqlalchemy import select
 
 from avatar_pipeline.catalog.db import session_scope
+from avatar_pipeline.catalog.kit_approval import required_slots_for_approval
 from avatar_pipeline.catalog.models import AvatarKit, Character, KitGenerationRequest
+from avatar_pipeline.domain.vocab import EXPRESSION_NAMES, POSE_NAMES
 from avatar_pipeline_tests.test_serving.conftest import Api
 from avatar_pipeline_tests.test_serving.factories import (
     KIT_PROMPTS,
@@ -16,6 +18,16 @@ from avatar_pipeline_tests.test_serving.factories import (
     kit_state,
     make_character,
 )
+
+REQUIRED = required_slots_for_approval()
+
+
+def upload_expressions_and_poses(api: Api, kit_id: str, but: str | None = None) -> None:
+    """Upload an image for every expression and pose slot (approval needs them all)."""
+    for kind, names in (("expression", EXPRESSION_NAMES), ("pose", POSE_NAMES)):
+        for name in names:
+            if f"{kind}:{name}" != but:
+                assert api.upload(kit_id, kind, **{kind: name}).status_code == 201
 
 
 def test_kit_crud_and_archive(api: Api) -> None:
@@ -94,7 +106,8 @@ def test_approval_lists_missing_slots_then_succeeds(api: Api) -> None:
     kit = api.create_kit()
     refused = api.client.post(f"/avatar-kits/{kit['id']}/approve", headers=api.admin.headers)
     assert refused.status_code == 409
-    assert refused.json()["detail"]["missing_slots"] == ["anchor_portrait", "anchor_fullbody"]
+    # both anchors, every expression and every pose
+    assert refused.json()["detail"]["missing_slots"] == list(REQUIRED)
     as_patch = api.client.patch(
         f"/avatar-kits/{kit['id']}", json={"status": "active"}, headers=api.admin.headers
     )
@@ -103,9 +116,13 @@ def test_approval_lists_missing_slots_then_succeeds(api: Api) -> None:
 
     assert api.upload(kit["id"], "anchor_portrait").status_code == 201
     half = api.client.post(f"/avatar-kits/{kit['id']}/approve", headers=api.admin.headers)
-    assert half.json()["detail"]["missing_slots"] == ["anchor_fullbody"]
+    assert half.json()["detail"]["missing_slots"] == list(REQUIRED[1:])
 
     assert api.upload(kit["id"], "anchor_fullbody", filename="body.png").status_code == 201
+    upload_expressions_and_poses(api, kit["id"], but="pose:walking")
+    almost = api.client.post(f"/avatar-kits/{kit['id']}/approve", headers=api.admin.headers)
+    assert almost.json()["detail"]["missing_slots"] == ["pose:walking"]
+    assert api.upload(kit["id"], "pose", pose="walking").status_code == 201
     approved = api.client.post(f"/avatar-kits/{kit['id']}/approve", headers=api.admin.headers)
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "active"

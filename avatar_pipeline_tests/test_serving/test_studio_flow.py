@@ -1,5 +1,6 @@
 """The studio against real Dagster runs (an in-process daemon on a test instance): create a
-kit, watch its request to the end, a new take, choose it, no silent revert, approve."""
+kit, watch its request to the end, a new take, choose it, and no silent revert of the choice
+(approval is in test_studio_pages and the browser test)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from avatar_pipeline_tests.test_serving.studio_helpers import (
 )
 
 SLOT = "expression:happy"
+WANTED = ("anchor_portrait", "anchor_fullbody", SLOT)
 
 
 class Studio:
@@ -96,7 +98,9 @@ def _slot_assets(studio: Studio, kit_id: str, slot: str) -> list[Any]:
         return [a for a in repo.list_assets(session, kit_id) if repo.slot_of(a) == slot]
 
 
-def test_create_watch_take_choose_no_revert_approve(studio: Studio) -> None:
+def test_create_watch_take_choose_and_no_silent_revert(studio: Studio) -> None:
+    # the studio creates the kit (generate later); the API asks for the slots this test needs
+    # (the browser test watches a whole kit)
     created = studio.post(
         "/studio/kits",
         name="Yuki Default",
@@ -104,28 +108,39 @@ def test_create_watch_take_choose_no_revert_approve(studio: Studio) -> None:
         appearance_prompt=KIT_PROMPTS["appearance_prompt"],
         style_prompt=KIT_PROMPTS["style_prompt"],
         negative_prompt=KIT_PROMPTS["negative_prompt"],
+        generate="no",
     )
     assert created.status_code == 303, created.text
+    assert "request=" not in created.headers["location"]
     kit_id = created.headers["location"].split("/")[3].split("?")[0]
-    request_id = _request_id(created.headers["location"])
+    asked = studio.client.post(
+        f"/avatar-kits/{kit_id}/generate-anchors",
+        json={"slots": list(WANTED)},
+        headers=studio.admin.headers,
+    )
+    assert asked.status_code == 202, asked.text
+    request_id = asked.json()["id"]
     waiting = studio.request(request_id)
-    assert waiting["status"] == "pending" and waiting["total_slots"] == 14
+    assert waiting["status"] == "pending" and waiting["total_slots"] == len(WANTED)
     assert {s["state"] for s in waiting["slots"]} == {"waiting"}
     assert "tag%3Aavatar%2Frequest%3D" in waiting["dagster_url"]
 
-    # the daemon picks the request up and runs the kit; the JSON follows it to the end
-    assert studio.daemon.tick() >= 1
+    # the daemon picks the request up (one run: the request covers the new kit); the JSON
+    # follows it to the end and links the run itself
+    assert studio.daemon.tick() == 1
     done = studio.request(request_id)
     assert done["status"] == "done", (done, studio.daemon.errors)
-    assert done["finished"] and done["done_slots"] == 14
+    assert done["finished"] and done["done_slots"] == len(WANTED)
     assert {s["state"] for s in done["slots"]} <= {"canonical", "review"}
+    assert done["run_id"] and done["dagster_url"].endswith(f"/runs/{done['run_id']}")
     (original,) = _slot_assets(studio, kit_id, SLOT)
     before = studio.canonical(kit_id)
-    assert "anchor_portrait" in before
+    assert {"anchor_portrait", "anchor_fullbody"} <= set(before)
 
     page = studio.client.get(f"/studio/kits/{kit_id}")
     assert page.status_code == 200
     assert page.text.count('class="slot card"') == 14
+    assert page.text.count("no canonical image") == 14 - len(before)
     assert "same character" in page.text  # the identity check, in words
 
     # a new take of one expression: a request for that slot only; a second click is refused
@@ -172,16 +187,9 @@ def test_create_watch_take_choose_no_revert_approve(studio: Studio) -> None:
     assert studio.canonical(kit_id)[SLOT] == new_take_id
     assert len(_slot_assets(studio, kit_id, SLOT)) == 2  # nothing paid for twice
 
-    # approve: draft -> active, recorded as a decision
-    approved = studio.post(f"/studio/kits/{kit_id}/approve")
-    assert approved.status_code == 303, approved.text
-    assert studio.canonical(kit_id)[SLOT] == new_take_id
     with session_scope(studio.services.session_factory) as session:
-        assert repo.get_kit(session, kit_id).status == "active"
         decisions = [
-            (d.decision, str(d.asset_id) if d.asset_id else None)
+            (d.decision, str(d.asset_id), d.decided_by)
             for d in session.scalars(select(ReviewDecision).order_by(ReviewDecision.decided_at))
         ]
-    assert ("accepted", new_take_id) in decisions
-    assert ("approved_kit", None) in decisions
-    assert 'id="kit-status">active' in studio.client.get(f"/studio/kits/{kit_id}").text
+    assert decisions == [("accepted", new_take_id, studio.admin.id)]

@@ -48,6 +48,7 @@ def _asset(
     asset_type: str,
     *,
     expression: str | None = None,
+    pose: str | None = None,
     canonical: bool = False,
     review_state: str | None = None,
     metadata: dict[str, Any] | None = None,
@@ -63,6 +64,7 @@ def _asset(
             asset_id=asset_id,
             asset_type=asset_type,
             expression=expression,
+            pose=pose,
             storage_path=path,
             source_type="ai_generated",
             generation_metadata=metadata or {},
@@ -170,7 +172,8 @@ def test_model_sheet_says_why_and_shows_unmeasured_as_not_measured(api: Api) -> 
     assert str(failed) in text
     assert 'data-hex="#1b1a22"' in text and 'data-hex="#c0392b"' in text
     assert "url(x)" not in text  # only real hex colours become swatches
-    assert "To approve, these slots need a canonical image" in text
+    assert "To approve, these still need an image" in text
+    assert 'id="approve" disabled' in text
 
 
 def test_approval_needs_the_required_slots_and_is_recorded(api: Api) -> None:
@@ -410,3 +413,34 @@ def test_use_and_reject_a_candidate_are_recorded(api: Api) -> None:
     assert decisions == [("accepted", take1, api.admin.id), ("rejected", take2, api.admin.id)]
     page = client.get(f"/studio/kits/{kit_id}").text
     assert str(take2) not in page  # a rejected take is no longer offered
+
+
+def test_approval_promotes_waiting_candidates_and_is_recorded(api: Api) -> None:
+    from avatar_pipeline.catalog.kit_approval import required_slots_for_approval
+
+    kit_id = _kit(api)
+    passed = {"consistency": _consistency(0.9, "pass")}
+    waiting = {"consistency": _consistency(0.9)}  # adherence not measured: waits for a person
+    _asset(api, kit_id, "anchor_portrait", canonical=True, metadata=passed)
+    _asset(api, kit_id, "anchor_fullbody", canonical=True, metadata=passed)
+    for slot in required_slots_for_approval()[2:]:
+        kind, _, label = slot.partition(":")
+        _asset(
+            api,
+            kit_id,
+            kind,
+            expression=label if kind == "expression" else None,
+            pose=label if kind == "pose" else None,
+            review_state="pending",
+            metadata=waiting,
+        )
+    client = _signed_in(api)
+    page = client.get(f"/studio/kits/{kit_id}").text
+    assert 'id="approve" disabled' not in page and 'id="approve"' in page
+    approved = client.post(f"/studio/kits/{kit_id}/approve", data={"csrf_token": csrf_of(client)})
+    assert approved.status_code == 303, approved.text
+    with session_scope(api.services.session_factory) as session:
+        assert repo.get_kit(session, kit_id).status == "active"
+        assert set(repo.canonical_assets(session, kit_id)) >= set(required_slots_for_approval())
+        decisions = [(d.decision, d.decided_by) for d in session.scalars(select(ReviewDecision))]
+    assert decisions == [("approved_kit", api.admin.id)]

@@ -8,7 +8,6 @@ from fastapi import APIRouter, HTTPException, status
 
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.errors import InvalidTransitionError
-from avatar_pipeline.domain.vocab import REQUIRED_SLOTS_FOR_APPROVAL
 from avatar_pipeline.serving.deps import AdminUser, SessionDep
 from avatar_pipeline.serving.schemas import (
     AnchorChoice,
@@ -26,9 +25,11 @@ router = APIRouter(prefix="/avatar-kits", tags=["avatar-kits"])
 def _not_ready(
     session: SessionDep, kit_id: uuid.UUID, exc: InvalidTransitionError
 ) -> HTTPException:
-    """409 whose detail names the slots that must be canonical before approval."""
-    canonical = repo.canonical_assets(session, kit_id)
-    missing = [slot.value for slot in REQUIRED_SLOTS_FOR_APPROVAL if slot.value not in canonical]
+    """409 whose detail names the required slots (both anchors, every expression and pose)
+    that would still be empty after approval promoted the kit's pending candidates."""
+    kit = repo.get_kit(session, kit_id)
+    required = set(repo.required_slots_for_approval())
+    missing = [s for s in repo.missing_slots_for_approval(session, kit) if s in required]
     return HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc), "missing_slots": missing})
 
 

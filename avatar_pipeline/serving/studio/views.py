@@ -208,8 +208,14 @@ def candidate_sets(session: Session, kit: AvatarKit, store: ObjectStore) -> list
 
 
 def missing_for_approval(session: Session, kit: AvatarKit) -> list[str]:
-    canonical = repo.canonical_assets(session, kit.id)
-    return [s.value for s in REQUIRED_SLOTS_FOR_APPROVAL if s.value not in canonical]
+    """Slots that would still be empty if the kit were approved now (approval promotes the
+    pending candidates that failed no check): the catalog's own rule."""
+    try:
+        from avatar_pipeline.catalog.kit_approval import missing_slots_for_approval
+    except ImportError:  # older catalog: the anchors only
+        canonical = repo.canonical_assets(session, kit.id)
+        return [s.value for s in REQUIRED_SLOTS_FOR_APPROVAL if s.value not in canonical]
+    return list(missing_slots_for_approval(session, kit))
 
 
 def last_requests(

@@ -1,0 +1,212 @@
+"""Pairs evaluation (AUC, FAR/FRR, EER), `consistency pairs`, `--calibrate` and the thresholds
+file, `consistency export-decisions` against a real catalog."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avatar_pipeline import cli
+from avatar_pipeline.consistency.embedders import PerceptualEmbedder, thresholds_for
+from avatar_pipeline.consistency.evaluation import (
+    PairsFileError,
+    eer_threshold,
+    rates_at,
+    read_pairs,
+    roc_auc,
+)
+from avatar_pipeline_tests.eval_art import renderer_b
+from avatar_pipeline_tests.eval_art.backgrounds import background
+from avatar_pipeline_tests.eval_art.compose import place
+
+
+def test_auc_equals_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.random(40), 1)  # many ties
+    labels = rng.random(40) < 0.4
+    pos, neg = scores[labels], scores[~labels]
+    brute = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg)])
+    assert roc_auc(scores, labels) == pytest.approx(brute)
+    assert roc_auc([0.9, 0.8], [True, True]) is None
+
+
+def test_far_frr_and_equal_error_threshold() -> None:
+    scores = [0.95, 0.9, 0.85, 0.7, 0.8, 0.6, 0.5, 0.4]
+    labels = [True, True, True, True, False, False, False, False]
+    r = rates_at(scores, labels, 0.75)
+    assert (r.far, r.frr, r.n_same, r.n_different) == (0.25, 0.25, 4, 4)
+    eer = eer_threshold(scores, labels)
+    assert eer is not None and eer.far == eer.frr == 0.25
+    assert 0.7 < eer.threshold <= 0.8 or 0.6 < eer.threshold < 0.7
+
+
+def _write(path: Path, char: renderer_b.CharacterB, kind: str, seed: int, **kw: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    place(renderer_b.render_b(char, size=160, **kw), background(kind, seed, 160)).save(path)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def pairs_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pairs")
+    rng = random.Random(5)
+    chars = [renderer_b.random_character(rng) for _ in range(4)]
+    rows = []
+    for i, c in enumerate(chars):
+        _write(root / f"c{i}" / "anchor.png", c, "flat", i)
+        _write(root / f"c{i}" / "happy.png", c, "stripes", i + 10, expression="happy")
+        rows.append((f"c{i}/anchor.png", f"c{i}/happy.png", "1", "same"))
+    for i in range(4):
+        rows.append((f"c{i}/anchor.png", f"c{(i + 1) % 4}/happy.png", "0", "other"))
+    path = root / "pairs.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["anchor", "other", "same", "kind"])
+        w.writerows(rows)
+    return path
+
+
+def test_read_pairs_errors(tmp_path: Path, pairs_csv: Path) -> None:
+    assert len(read_pairs(pairs_csv)) == 8 and read_pairs(pairs_csv)[0].kind == "same"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\nx,y\n")
+    with pytest.raises(PairsFileError, match="anchor,other"):
+        read_pairs(bad)
+    bad.write_text("anchor,other\nmissing.png,also.png\n")
+    with pytest.raises(PairsFileError, match="images not found"):
+        read_pairs(bad)
+    (tmp_path / "x.png").write_bytes(b"")
+    bad.write_text("anchor,other,same\nx.png,x.png,maybe\n")
+    with pytest.raises(PairsFileError, match="'same' must be 1/0"):
+        read_pairs(bad)
+
+
+def test_pairs_command_writes_csv_and_rates(
+    pairs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("AVATAR_EMBEDDER", "perceptual")
+    monkeypatch.delenv("AVATAR_THRESHOLDS_FILE", raising=False)
+    out_file = tmp_path / "calibrated.json"
+    assert cli.main(["consistency", "pairs", str(pairs_csv), "--calibrate", str(out_file)]) == 0
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert len(rows) == 8
+    assert set(rows[0]) >= {"anchor", "other", "identity", "verdict", "same", "kind"}
+    threshold = thresholds_for(PerceptualEmbedder.info).identity_min
+    for row in rows:
+        assert row["verdict"] == ("pass" if float(row["identity"]) >= threshold else "fail")
+    same = [float(r["identity"]) for r in rows if r["same"] == "1"]
+    other = [float(r["identity"]) for r in rows if r["same"] == "0"]
+    assert min(same) > max(other)  # four distinct characters: cleanly separated
+    assert "ROC AUC 1.0000" in captured.err
+    assert "FAR" in captured.err and "FRR" in captured.err and "equal-error threshold" in captured.err
+    payload = json.loads(out_file.read_text())
+    calibrated = payload["perceptual"]["identity_min"]
+    assert max(other) < calibrated <= min(same)
+    assert payload["calibration"]["roc_auc"] == 1.0
+
+    # The settings point at the file: every thresholds_for call honours it.
+    monkeypatch.setenv("AVATAR_THRESHOLDS_FILE", str(out_file))
+    assert thresholds_for(PerceptualEmbedder.info).identity_min == pytest.approx(calibrated)
+    assert cli.main(["consistency", "pairs", str(pairs_csv)]) == 0
+    assert f"identity threshold {calibrated:.4f}" in capsys.readouterr().err
+
+
+def test_pairs_command_refuses_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
+    assert cli.main(["consistency", "pairs", str(tmp_path / "none.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    unlabelled = tmp_path / "u.csv"
+    _write(tmp_path / "a.png", renderer_b.random_character(random.Random(1)), "flat", 1)
+    unlabelled.write_text("anchor,other\na.png,a.png\n")
+    out = tmp_path / "cal.json"
+    assert cli.main(["consistency", "pairs", str(unlabelled), "--calibrate", str(out)]) == 2
+    assert "needs a 'same' column" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_bad_thresholds_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="is not JSON"):
+        thresholds_for(PerceptualEmbedder.info, thresholds_file=path)
+    with pytest.raises(ValueError, match="does not exist"):
+        thresholds_for(PerceptualEmbedder.info, thresholds_file=tmp_path / "nope.json")
+    path.write_text(json.dumps({"clip": {"identity_min": 0.9}}))
+    # a file for another embedder leaves this one's marks alone
+    assert thresholds_for(PerceptualEmbedder.info, thresholds_file=path) == thresholds_for(
+        PerceptualEmbedder.info
+    )
+
+
+def test_export_decisions_writes_pairs_and_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from avatar_pipeline.catalog.avatar_kits import create_kit
+    from avatar_pipeline.catalog.db import make_engine, make_session_factory, session_scope
+    from avatar_pipeline.catalog.migrate import upgrade_database
+    from avatar_pipeline.catalog.models import AvatarAsset
+    from avatar_pipeline.catalog.reviews import record_decision
+    from avatar_pipeline.settings import Settings
+    from avatar_pipeline.storage.factory import build_object_store
+
+    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
+    settings = Settings()
+    upgrade_database(settings.catalog_url)
+    store = build_object_store(settings)
+    factory = make_session_factory(make_engine(settings.catalog_url))
+    rng = random.Random(9)
+    char, other = renderer_b.random_character(rng), renderer_b.random_character(rng)
+    images = {}
+    for name, c, kw in (("anchor", char, {}), ("happy", char, {"expression": "happy"}),
+                        ("impostor", other, {})):  # fmt: skip
+        buf = io.BytesIO()
+        place(renderer_b.render_b(c, size=128, **kw), background("flat", 1, 128)).save(buf, "PNG")
+        images[name] = buf.getvalue()
+    with session_scope(factory, write=True) as session:
+        kit = create_kit(session, name="Export", appearance_prompt="a girl", style_prompt="anime")
+        assets = {}
+        for name, slot in (("anchor", None), ("happy", "happy"), ("impostor", "sad")):
+            path = f"avatars/{kit.id}/{name}.png"
+            store.put("avatars", path, images[name])
+            asset = AvatarAsset(
+                avatar_kit_id=kit.id,
+                asset_type="anchor_portrait" if slot is None else "expression",
+                expression=slot,
+                storage_path=path,
+                source_type="ai_generated",
+                generation_metadata={},
+            )
+            session.add(asset)
+            session.flush()
+            assets[name] = asset.id
+        kit.primary_anchor_id = assets["anchor"]
+        session.flush()
+        record_decision(session, kit_id=kit.id, decision="accepted", asset_id=assets["happy"])
+        record_decision(session, kit_id=kit.id, decision="rejected", asset_id=assets["impostor"],
+                        note="another character")  # fmt: skip
+        record_decision(session, kit_id=kit.id, decision="approved_kit")
+    out = tmp_path / "export"
+    assert cli.main(["consistency", "export-decisions", str(out)]) == 0
+    assert "wrote 2 decisions" in capsys.readouterr().err
+    rows = list(csv.DictReader((out / "pairs.csv").open()))
+    assert [(r["same"], r["kind"], r["slot"]) for r in rows] == [
+        ("1", "accepted", "happy"),
+        ("0", "rejected", "sad"),
+    ]
+    assert rows[1]["note"] == "another character"
+    assert (out / rows[0]["anchor"]).read_bytes() == images["anchor"]
+    assert (out / rows[1]["other"]).read_bytes() == images["impostor"]
+    # the export is a pairs file: it scores as is
+    assert cli.main(["consistency", "pairs", str(out / "pairs.csv"), "--embedder", "perceptual"]) == 0
+    scored = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert float(scored[0]["identity"]) > float(scored[1]["identity"])
