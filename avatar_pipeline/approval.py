@@ -5,7 +5,6 @@ equivalents), and only once its required slots are canonical. The decision is re
 ``review_decisions``; ``report_refresh_sensor`` then rebuilds the kit's report.
 """
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -1,7 +1,6 @@
 """The sweep as a Dagster job: dead runs reaped, orphan objects and rows listed (dry run by
 default) or removed (``apply: true``). Kits with a run in progress are left alone."""
 
-
 import dagster as dg
 
 from avatar_pipeline.resources import CatalogResource, ObjectStoreResource

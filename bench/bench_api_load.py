@@ -115,7 +115,7 @@ def server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
     with log.open("w") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
@@ -124,7 +124,7 @@ def server(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
                     raise RuntimeError(f"uvicorn exited: {log.read_text()[-2000:]}")
                 time.sleep(0.3)
             else:
-                raise RuntimeError("uvicorn did not become healthy in 90 s")
+                raise RuntimeError("uvicorn did not become healthy in 300 s")
             yield base
         finally:
             process.terminate()

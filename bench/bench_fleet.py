@@ -22,6 +22,7 @@ Usage: .venv/bin/python bench/bench_fleet.py [--kits 32] [--latency 2] [--keep]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -225,7 +226,7 @@ def phase(
             print(f"  {time.time() - submitted:6.1f}s {line}", flush=True)
             last[0] = line
 
-    progress = wait_for_backfill(instance, backfill_id, poll_s=0.5, timeout_s=1800, show=show)
+    progress = wait_for_backfill(instance, backfill_id, poll_s=0.5, timeout_s=3600, show=show)
     records = instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     starts = [r.start_time for r in records if r.start_time]
     ends = [r.end_time for r in records if r.end_time]
@@ -308,6 +309,19 @@ def _step_seconds(instance: Any, run_id: str) -> float:
             return s.end_time - s.start_time
     del dg
     return 0.0
+
+
+def _stop_code_servers(marker: str) -> None:
+    """The daemon's code server (``dagster api grpc``) outlives it: stop ours (by its home)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"api\0grpc" in cmd and marker.encode() in cmd:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(entry), signal.SIGKILL)
 
 
 def main() -> int:
@@ -403,7 +417,7 @@ def main() -> int:
             f"({f['ratio_from_submit']}x the {f['floor_s']} s floor; "
             f"{f['ratio_runs']}x from the first run created), {f['runs']} runs, "
             f"{f['failed_runs']} failed ({f['runs_stopped_only_by_the_gate']} only by the "
-            "consistency gate); provider peak {stats['max_concurrent']} in flight, "
+            f"consistency gate); provider peak {stats['max_concurrent']} in flight, "
             f"{stats['max_creates_per_window']} creates in a minute"
         )
         return 0 if ok else 1
@@ -415,6 +429,7 @@ def main() -> int:
                 daemon.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(daemon.pid, signal.SIGKILL)
+        _stop_code_servers(str(home))
         log.close()
         fake.stop()
         if args.keep:

@@ -24,9 +24,12 @@ from avatar_pipeline.consistency.evaluation import (  # noqa: E402
     eer_threshold,
     format_table,
     read_pairs,
+    roc_auc,
     score_pairs,
     summarise,
 )
+
+HARD = ("hard_hair", "hard_outfit", "hard_both")
 
 
 def main() -> int:
@@ -51,6 +54,12 @@ def main() -> int:
             continue
         print(f"### {split} ({len(rows)} pairs)\n")
         print(format_table(summarise(rows, threshold)))
+        pos = [r.identity for r in rows if r.pair.same]
+        hard = [r.identity for r in rows if r.pair.kind in HARD]
+        if pos and hard:
+            auc = roc_auc(pos + hard, [True] * len(pos) + [False] * len(hard))
+            print(f"\nhard negatives (hair, outfit or both shared; {len(hard)} pairs) against "
+                  f"every same pair: ROC AUC {auc:.3f}")  # fmt: skip
         print()
         for renderer in ("offline", "b"):
             sub = [r for r in rows if r.pair.extra.get("renderer") == renderer]

@@ -150,7 +150,8 @@ def build(out: Path, families: int, size: int) -> int:
 
         split = "calib" if renderer == "offline" and f < max(1, families // 2) else "holdout"
 
-        def row(other: str, same: int, kind: str) -> None:
+        def row(other: str, same: int, kind: str, cid: str = cid, renderer: str = renderer,
+                split: str = split) -> None:  # fmt: skip
             rows.append({"anchor": f"{cid}/anchor.png", "other": other, "same": str(same),
                          "kind": kind, "renderer": renderer, "split": split})  # fmt: skip
 

@@ -7,7 +7,6 @@ the fleet index after any kit report. The report files are served by the API app
 ``/reports/{kit_id}/...`` (admin session); the metadata links them and the kit's studio page.
 """
 
-
 import hashlib
 import math
 from pathlib import Path
@@ -76,9 +75,9 @@ def consistency_report(
         "summary": dg.MetadataValue.md(result.markdown),
         **url_metadata(urls),
         "report_file": dg.MetadataValue.path(str(result.files.html)),
-        "canonical_slots": dg.MetadataValue.int(result.canonical_slots),
-        "failing_slots": dg.MetadataValue.int(result.failing_slots),
-        "pending_candidates": dg.MetadataValue.int(waiting),
+        "canonical_slots": result.canonical_slots,
+        "failing_slots": result.failing_slots,
+        "pending_candidates": waiting,
         "pending_candidate_sets": ", ".join(sets) if sets else "none",
         STATE_KEY: state,
     }

@@ -132,13 +132,15 @@ def new_session(factory: sessionmaker[Session], *, write: bool = False) -> Sessi
 
 
 @contextmanager
-def session_scope(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Session]:
+def session_scope(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
     """One transaction: commit when the block ends normally, roll back on any error.
 
-    ``write=True``: on SQLite every transaction of this session starts with ``BEGIN IMMEDIATE``
-    (the write lock is taken before the first read, waiting up to the busy timeout); on
-    PostgreSQL it changes nothing. Use it for any block that writes; use ``write_transaction``
-    to also retry a transaction that lost a lock, serialization or deadlock race.
+    ``write=True`` (the default): on SQLite every transaction of this session starts with
+    ``BEGIN IMMEDIATE`` (the write lock is taken before the first read, waiting up to the busy
+    timeout), so a block that reads and then writes never fails with "database is locked"
+    under concurrency; on PostgreSQL it changes nothing. Pass ``write=False`` for a read-only
+    block that should run alongside writers (WAL readers take no lock). Use
+    ``write_transaction`` to also retry a transaction that lost a race.
     """
     session = new_session(factory, write=write)
     try:

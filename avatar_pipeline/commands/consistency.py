@@ -23,7 +23,9 @@ from typing import Any
 from avatar_pipeline.settings import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[Settings, argparse.Namespace], int]]:
+def register(
+    sub: argparse._SubParsersAction,
+) -> dict[str, Callable[[Settings, argparse.Namespace], int]]:
     parser = sub.add_parser("consistency", help="evaluate and calibrate the identity gate")
     actions = parser.add_subparsers(dest="consistency_action", required=True)
     pairs = actions.add_parser(
@@ -107,8 +109,11 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
         eer = eer_threshold(scores, labels)
         print(f"ROC AUC {'n/a (needs same and different pairs)' if auc is None else f'{auc:.4f}'}",
               file=err)  # fmt: skip
-        print(f"at threshold {threshold:.4f}: FAR {_pct(rates.far)} ({rates.n_different} "
-              f"different pairs), FRR {_pct(rates.frr)} ({rates.n_same} same pairs)", file=err)  # fmt: skip
+        print(
+            f"at threshold {threshold:.4f}: FAR {_pct(rates.far)} ({rates.n_different} "
+            f"different pairs), FRR {_pct(rates.frr)} ({rates.n_same} same pairs)",
+            file=err,
+        )
         if eer is not None:
             print(f"equal-error threshold {eer.threshold:.4f} (FAR {_pct(eer.far)}, FRR "
                   f"{_pct(eer.frr)})", file=err)  # fmt: skip

@@ -21,7 +21,9 @@ from avatar_pipeline.settings import Settings
 Downloader = Callable[[str, tuple[str, ...], str | None], str]
 
 
-def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[Settings, argparse.Namespace], int]]:
+def register(
+    sub: argparse._SubParsersAction,
+) -> dict[str, Callable[[Settings, argparse.Namespace], int]]:
     parser = sub.add_parser("models", help="download and verify the OpenCLIP weights")
     actions = parser.add_subparsers(dest="models_action", required=True)
     pull = actions.add_parser("pull", help="download the configured open_clip weights")
@@ -98,7 +100,9 @@ def cmd_pull(
     cache_dir = getattr(args, "cache_dir", None)
     if Path(pretrained).is_file():
         path = pretrained
-        print(f"AVATAR_CLIP_PRETRAINED is a local checkpoint ({path}); nothing to download", file=out)
+        print(
+            f"AVATAR_CLIP_PRETRAINED is a local checkpoint ({path}); nothing to download", file=out
+        )
     else:
         try:
             repo_id, filenames = _source(model, pretrained)
@@ -131,8 +135,7 @@ def cmd_pull(
     vector = embedder.embed_images([_probe_png()])
     print(f"verified: {model} loads and embeds an image ({vector.shape[1]} dims)", file=out)
     print(
-        "from now on: "
-        + describe_live_scorer(settings.embedder, model, pretrained, cache_dir),
+        "from now on: " + describe_live_scorer(settings.embedder, model, pretrained, cache_dir),
         file=out,
     )
     if (model, pretrained) != (settings.clip_model, settings.clip_pretrained):

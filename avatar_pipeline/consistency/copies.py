@@ -46,12 +46,15 @@ SMOOTH_SIGMA = 1.0  # least pre-smoothing at working size (JPEG ringing, paper g
 BLUR_TOLERANCE_PX = 2.5
 SSIM_SIGMA = 1.5
 STRUCTURE_MIN = 0.6  # local SSIM below this: the structure changed
-COLOUR_MAX = 18.0  # local colour difference (0-255) above this: the colour changed
+COLOUR_MAX = 24.0  # local colour difference (0-255) above this: the colour changed
+COLOUR_SIGMA = 2.0  # "local": Gaussian window of the colour comparison, working pixels
+POST_SIGMA = 0.8  # both images again, after the warp (bilinear resampling softens one)
+EDGE_MARGIN = 0.04  # the frame's outer band (of the longer side) is not judged
 # below this correlation after the coarse search, two images are not refined further
 REFINE_MIN_CORRELATION = 0.85
 SCALES = tuple(round(0.88 + 0.02 * i, 2) for i in range(13))  # 0.88 .. 1.12
 # Share of the character that must change for an image to count as a new picture.
-COPY_MAX_CHANGED_FRACTION = 0.005
+COPY_MAX_CHANGED_FRACTION = 0.01
 BORDER_FRACTION = 0.04  # outer ring used to model the background (fallback mask)
 BACKGROUND_DISTANCE = 28.0  # colour distance from the border model that makes a pixel foreground
 
@@ -363,10 +366,22 @@ def _compare(cand: _Prepared, other: _Prepared, label: str) -> CopyComparison:
         normalised[..., c] = gain * rgb[..., c] + offset
     # outside the overlap, borrow the candidate itself (those pixels are excluded anyway)
     normalised = np.where(valid[..., None], normalised, cand.rgb)
-    ssim = _ssim_map(cand.luma, _luma(normalised))
-    colour = ndimage.gaussian_filter(np.abs(cand.rgb - normalised).max(axis=-1), SSIM_SIGMA)
+    # resampling softens the warped image a little: soften the candidate alike
+    soft = (POST_SIGMA, POST_SIGMA, 0)
+    mine = ndimage.gaussian_filter(cand.rgb, soft)
+    theirs = ndimage.gaussian_filter(normalised, soft)
+    ssim = _ssim_map(_luma(mine), _luma(theirs))
+    # colour moved: the local mean colours differ (an edge shifted by a fraction of a pixel
+    # averages out; a recoloured or redrawn region does not)
+    local = (COLOUR_SIGMA, COLOUR_SIGMA, 0)
+    colour = np.abs(ndimage.gaussian_filter(mine, local) - ndimage.gaussian_filter(theirs, local))
+    colour = colour.max(axis=-1)
     changed = (ssim < STRUCTURE_MIN) | (colour > COLOUR_MAX)
-    character = (cand.mask | (np.nan_to_num(mask_other) > 0.5)) & valid
+    # a shift or crop by the frame edge replaces what lay along the border: judge the interior
+    margin = max(1, round(EDGE_MARGIN * max(shape)))
+    interior = np.zeros(shape, dtype=bool)
+    interior[margin:-margin, margin:-margin] = True
+    character = (cand.mask | (np.nan_to_num(mask_other) > 0.5)) & valid & interior
     area = int(character.sum())
     fraction = float((changed & character).sum() / area) if area else 1.0
     return CopyComparison(label, fraction, scale, (float(shift[0]), float(shift[1])), correlation)

@@ -72,9 +72,7 @@ def _label(value: str, line: int) -> bool | None:
         return True
     if text in _FALSE:
         return False
-    raise PairsFileError(
-        f"line {line}: 'same' must be 1/0 (or true/false, yes/no), got {value!r}"
-    )
+    raise PairsFileError(f"line {line}: 'same' must be 1/0 (or true/false, yes/no), got {value!r}")
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
@@ -105,7 +103,9 @@ def read_pairs(path: str | Path) -> list[Pair]:
             pairs.append(Pair(row["anchor"], row["other"], a, o, _label(row.get("same", ""), line),
                               extra))  # fmt: skip
     if missing:
-        shown = "; ".join(missing[:5]) + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
+        shown = "; ".join(missing[:5]) + (
+            f"; and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         raise PairsFileError(f"{path}: images not found ({shown}); paths are relative to the CSV")
     if not pairs:
         raise PairsFileError(f"{path} has no pairs")
@@ -173,7 +173,7 @@ def rates_at(scores: Sequence[float], labels: Sequence[bool], threshold: float) 
     pos, neg = s[y], s[~y]
     far = float((neg >= threshold).mean()) if len(neg) else None
     frr = float((pos < threshold).mean()) if len(pos) else None
-    return Rates(threshold, far, frr, int(len(pos)), int(len(neg)))
+    return Rates(threshold, far, frr, len(pos), len(neg))
 
 
 def eer_threshold(scores: Sequence[float], labels: Sequence[bool]) -> Rates | None:
@@ -227,9 +227,7 @@ def summarise(
         auc = roc_auc(
             [r.identity for r in auc_pos + auc_neg], [True] * len(auc_pos) + [False] * len(auc_neg)
         )
-        rates = rates_at(
-            [r.identity for r in rows], [bool(r.pair.same) for r in rows], threshold
-        )
+        rates = rates_at([r.identity for r in rows], [bool(r.pair.same) for r in rows], threshold)
         passed = sum(r.identity >= threshold for r in rows)
         out.append(
             Summary(name, len(pos), len(neg), auc, rates.far, rates.frr, passed / max(len(rows), 1))
@@ -241,7 +239,10 @@ def format_table(rows: Iterable[Summary]) -> str:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.1f} %"
 
-    lines = ["| pairs | same | different | ROC AUC | FAR | FRR | pass |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| pairs | same | different | ROC AUC | FAR | FRR | pass |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         auc = "-" if r.auc is None else f"{r.auc:.3f}"
         lines.append(

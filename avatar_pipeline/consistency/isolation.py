@@ -115,7 +115,7 @@ class Isolation:
         """The aligned character crop: the box scaled to fit a ``size`` square (longer side
         spans ``1 - 2*margin``), centred, on ``fill``. Pass the full-resolution ``source``
         image for a sharper crop (the mask is upsampled to it)."""
-        rgb, mask = self.crop_arrays(size, fill=fill, margin=margin, source=source)
+        rgb, _ = self.crop_arrays(size, fill=fill, margin=margin, source=source)
         return Image.fromarray(rgb, "RGB")
 
     def crop_arrays(
@@ -194,8 +194,10 @@ def _min_distance(lab: np.ndarray, colours: np.ndarray, chunk: int = 64) -> np.n
 
 
 def _unique_colours(lab: np.ndarray, step: float = 3.0) -> np.ndarray:
-    keys = np.round(lab / step).astype(np.int64)
-    _, idx = np.unique(keys, axis=0, return_index=True)
+    """One representative per ``step``-sized Lab cell (first seen)."""
+    q = np.round(lab / step).astype(np.int64) + 512
+    keys = (q[:, 0] * 1024 + q[:, 1]) * 1024 + q[:, 2]
+    _, idx = np.unique(keys, return_index=True)
     return lab[np.sort(idx)]
 
 

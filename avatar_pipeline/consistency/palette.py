@@ -33,6 +33,7 @@ PALETTE_WORKING_SIDE = 192
 _HAIR_BAND = 0.12  # top of the character's box that is hair
 _MIN_ACCENT_SHARE = 0.02
 _MERGE_DELTA = 10.0  # ΔE76 within which quantised colours are one cluster
+_MAX_SEED_CELLS = 300
 _INK_MAX_L = 22.0  # outline ink and deep shadow
 _HAIR_MIN_SHARE = 0.01  # a hair colour elsewhere on the candidate must cover this much of it
 
@@ -179,9 +180,12 @@ class _Clusters:
 
 def _cluster(lab: np.ndarray, step: float = 5.0) -> _Clusters:
     """Greedy clustering: quantise, then merge bins (most frequent first) within _MERGE_DELTA."""
-    keys = np.round(lab / step).astype(np.int64)
-    uniq, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    order = np.argsort(-counts, kind="stable")
+    q = np.round(lab / step).astype(np.int64) + 512
+    flat = (q[:, 0] * 1024 + q[:, 1]) * 1024 + q[:, 2]
+    keys, counts = np.unique(flat, return_counts=True)
+    uniq = np.stack([keys // (1024 * 1024), (keys // 1024) % 1024, keys % 1024], axis=1) - 512
+    # the most frequent cells found the clusters; rare cells join them in the final assignment
+    order = np.argsort(-counts, kind="stable")[:_MAX_SEED_CELLS]
     centres: list[np.ndarray] = []
     weights: list[float] = []
     for i in order:
@@ -199,9 +203,10 @@ def _cluster(lab: np.ndarray, step: float = 5.0) -> _Clusters:
     c = np.asarray(centres)
     labels = np.sqrt(((lab[:, None, :] - c[None, :, :]) ** 2).sum(-1)).argmin(axis=1)
     # One refinement step: centres become the mean of their pixels.
-    refined = np.array(
-        [lab[labels == k].mean(axis=0) if np.any(labels == k) else c[k] for k in range(len(c))]
-    )
+    sums = np.zeros_like(c)
+    np.add.at(sums, labels, lab)
+    n = np.bincount(labels, minlength=len(c))[:, None]
+    refined = np.where(n > 0, sums / np.maximum(n, 1), c)
     shares = np.bincount(labels, minlength=len(c)) / max(len(labels), 1)
     return _Clusters(refined, labels, shares)
 
@@ -212,7 +217,9 @@ def _skin_like(lab: np.ndarray) -> np.ndarray:
     return (lab[..., 0] > 35) & (hue > 15) & (hue < 85) & (chroma > 6) & (chroma < 55)
 
 
-def _dominant(labels: np.ndarray, exclude: set[int], allowed: np.ndarray | None = None) -> int | None:
+def _dominant(
+    labels: np.ndarray, exclude: set[int], allowed: np.ndarray | None = None
+) -> int | None:
     if labels.size == 0:
         return None
     counts = np.bincount(labels, minlength=int(labels.max()) + 1).astype(float)
@@ -298,11 +305,9 @@ def _name_colours(iso: Isolation) -> _Named:
         used.add(outfit_k)
 
     rest = [k for k in np.argsort(-clusters.shares) if k not in used]
-    n = 0
-    for k in rest:
+    for n, k in enumerate(rest, start=1):
         if clusters.shares[k] < _MIN_ACCENT_SHARE:
             break
-        n += 1
         named.append(
             _colour("accent" if n == 1 else f"accent{n}", clusters.centres[k], clusters.shares[k])
         )
@@ -354,11 +359,8 @@ def compare_palette(
     deltas: list[PaletteDelta] = []
     for colour in contract.colours:
         ref = np.asarray(colour.lab)
-        if colour.name == "hair":
-            # The top of the figure, or (a hat, a crop) a colour covering a real area.
-            min_share = _HAIR_MIN_SHARE
-        else:
-            min_share = min(0.004, colour.share / 4)
+        # hair: the top of the figure, or (a hat, a crop) a colour covering a real area
+        min_share = _HAIR_MIN_SHARE if colour.name == "hair" else min(0.004, colour.share / 4)
         options = [centres[k] for k in range(len(centres)) if cand.clusters.shares[k] >= min_share]
         options.extend(np.asarray(c.lab) for c in cand.colours if c.name == colour.name)
         if colour.name == "hair" and cand.hair is not None:

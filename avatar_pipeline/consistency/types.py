@@ -42,7 +42,7 @@ class Thresholds:
     copy_max_local_difference: float = 4.0
     # not-a-copy (consistency.copies): a copy changed less than this share of the character
     # after alignment; 0 disables the check (nothing changes less than nothing)
-    copy_max_changed_fraction: float = 0.005
+    copy_max_changed_fraction: float = 0.01
 
 
 PASS = "pass"

@@ -609,6 +609,7 @@ class KitGenerator:
         asset_id = asset_id_for(self.kit_id, response.fingerprint)
         path = keys.avatar_asset_path(self.kit_id, slot.asset_type, str(asset_id), slot.label)
         await asyncio.to_thread(self.store.put, "avatars", path, response.image, "image/png")
+
         def record(session: Session) -> None:
             width, height = _png_size(response.image)
             repo.register_asset(

@@ -139,7 +139,8 @@ def settle_canary(
             else []
         )
         new_by_slot = {repo.slot_of(a): a for a in rows}
-        # a slot whose request did not change (identical fingerprint) keeps its image: present
+        # a slot whose request did not change (identical fingerprint) reuses its stored image:
+        # the canonical one, or the candidate an earlier run of this canary stored
         unchanged = {
             o.slot.name: o.asset_id
             for o in outcomes
@@ -211,12 +212,13 @@ def settle_canary(
         promoted = False
         if ok and kit.status == "active":
             reason = f"would pass ({reason}); the kit is approved (active): waits for a person"
-        elif ok and rows:
-            ids = [a.id for a in rows if repo.slot_of(a) not in unchanged]
-            repo.promote_to_canonical(session, ids)
-            for asset in rows:
+        elif ok:
+            # this run's new rows, and rows an earlier run of the same canary stored (reused)
+            chosen = [a for a in new_by_slot.values() if not a.is_canonical]
+            repo.promote_to_canonical(session, [a.id for a in chosen])
+            for asset in chosen:
                 asset.review_state = None
-            promoted = True
+            promoted = bool(chosen)
         elif not ok:
             reason = f"old set kept: {reason}"
         verdict = CanaryVerdict(

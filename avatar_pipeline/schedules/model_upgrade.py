@@ -21,13 +21,17 @@ from avatar_pipeline.resources import CatalogResource, ImageServiceResource
 from avatar_pipeline.sensors.selection import kit_run_config, partitioned_kits, selection_for
 
 
-def upgraded_slots(canonical: dict, current: dict[str, str]) -> list[str]:
+def upgraded_slots(
+    canonical: dict, current: dict[str, str], tried: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
     """Slots whose canonical image was made by a model now served at another real version.
 
     Versions are real ids on both sides (the provider records the pinned version or the
     ``latest_version.id`` it looked up, never Replicate's "hidden"), so an unchanged model asks
     for nothing. What derives from a re-generated anchor is re-generated with it (from the new
     anchor): a new primary anchor re-generates the whole kit, a new full body its poses.
+    ``tried``: slots that already have an image of the current version (an earlier canary whose
+    set was kept pending or rejected): a person decides, the schedule does not ask again.
     """
     slots = set()
     for slot, asset in canonical.items():
@@ -35,7 +39,7 @@ def upgraded_slots(canonical: dict, current: dict[str, str]) -> list[str]:
             continue
         meta = asset.generation_metadata or {}
         model, version = meta.get("model"), meta.get("model_version")
-        if model in current and current[model] != version:
+        if model in current and current[model] != version and slot not in tried:
             slots.add(slot)
     if PORTRAIT in slots:
         return [s.name for s in ALL_SLOTS]
@@ -61,7 +65,15 @@ def model_upgrade_schedule(
     requests = []
     with catalog.session() as session:
         for kit in partitioned_kits(context.instance, session):
-            slots = upgraded_slots(repo.canonical_assets(session, kit.id), current)
+            tried = {
+                repo.slot_of(a)
+                for a in repo.list_assets(session, kit.id)
+                if not a.is_canonical
+                and (a.generation_metadata or {}).get("model") in current
+                and current[a.generation_metadata["model"]]
+                == a.generation_metadata.get("model_version")
+            }
+            slots = upgraded_slots(repo.canonical_assets(session, kit.id), current, tried)
             if not slots:
                 continue
             requests.append(

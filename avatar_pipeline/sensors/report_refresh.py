@@ -7,7 +7,6 @@ declarative automation cannot see them; this sensor compares a fingerprint of ea
 state (``catalog.kit_state``) with the one its latest report recorded.
 """
 
-
 import json
 
 import dagster as dg

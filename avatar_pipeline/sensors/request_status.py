@@ -2,7 +2,6 @@
 (a provider failure, or the consistency gate stopped the run). The API shows the status, the
 run serving the request (``run_id``) and, for a failure, the reason in words (``message``)."""
 
-
 import uuid
 
 import dagster as dg

@@ -151,7 +151,7 @@ def get_current_user(request: Request, services: ServicesDep, credentials: Crede
     claims = authenticate_bearer(
         services.settings, f"Bearer {credentials.credentials}", request.scope
     )
-    with session_scope(services.session_factory) as session:
+    with session_scope(services.session_factory, write=False) as session:
         user = session.get(User, claims.user_id)
     if user is None:
         raise _unauthorized(

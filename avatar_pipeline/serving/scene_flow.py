@@ -262,7 +262,7 @@ def _metadata(
 def _gather(
     session_factory: sessionmaker[Session], request: SceneRequest, context_limit: int
 ) -> SceneInputs:
-    with session_scope(session_factory) as session:
+    with session_scope(session_factory, write=False) as session:  # api_load: read-only
         return gather_inputs(session, request, context_limit=context_limit)
 
 

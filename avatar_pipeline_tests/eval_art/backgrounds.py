@@ -41,7 +41,12 @@ def background(kind: str, seed: int, size: int) -> Image.Image:
         for i in range(-12, 24):
             x = i * step
             draw.polygon(
-                [(x, 0), (x + step / 2, 0), (x + step / 2 + slant * size, size), (x + slant * size, size)],
+                [
+                    (x, 0),
+                    (x + step / 2, 0),
+                    (x + step / 2 + slant * size, size),
+                    (x + slant * size, size),
+                ],
                 fill=b,
             )
     elif kind == "checks":
@@ -80,8 +85,12 @@ def background(kind: str, seed: int, size: int) -> Image.Image:
         floor_y = size * rng.uniform(0.65, 0.8)
         draw.rectangle((0, floor_y, size, size), fill=b)
         wx = rng.uniform(0.05, 0.6) * size
-        draw.rectangle((wx, size * 0.12, wx + size * 0.3, size * 0.42), fill=(200, 226, 245),
-                       outline=(110, 90, 70), width=max(2, size // 80))
+        draw.rectangle(
+            (wx, size * 0.12, wx + size * 0.3, size * 0.42),
+            fill=(200, 226, 245),
+            outline=(110, 90, 70),
+            width=max(2, size // 80),
+        )
     else:
         raise ValueError(f"unknown background kind {kind!r}; expected one of {KINDS}")
     return img

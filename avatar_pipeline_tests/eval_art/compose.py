@@ -27,7 +27,9 @@ def place(
     return out
 
 
-def light(image: Image.Image, brightness: float = 1.0, tint: tuple[float, float, float] = (1, 1, 1)) -> Image.Image:
+def light(
+    image: Image.Image, brightness: float = 1.0, tint: tuple[float, float, float] = (1, 1, 1)
+) -> Image.Image:
     """Global lighting: every channel multiplied (brightness x tint), clipped."""
     arr = np.asarray(image.convert("RGB"), float) * brightness * np.asarray(tint)
     return Image.fromarray(np.clip(arr, 0, 255).round().astype(np.uint8), "RGB")

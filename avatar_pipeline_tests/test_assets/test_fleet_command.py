@@ -52,6 +52,7 @@ def test_regenerate_submits_one_backfill_of_every_image_of_the_kits(
     }
     assert targets == {(key, kit) for key in image_asset_keys() for kit in kits}
     assert backfill.tags["avatar/trigger"] == "fleet-regenerate"
+    assert backfill.tags["dagster/priority"] == "5"  # queued ahead of report runs
 
     progress = fleet_progress(instance, backfill_id)
     assert (progress.total, progress.done, progress.failed) == (3, [], [])

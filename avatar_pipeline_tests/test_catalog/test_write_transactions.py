@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,16 +44,18 @@ def test_deferred_read_then_write_loses_at_once_write_scope_waits(tmp_path: Path
     # Why: a deferred transaction that read before another connection committed cannot upgrade
     # to a writer; SQLite answers "database is locked" at once, whatever the busy timeout.
     started = time.monotonic()
-    with pytest.raises(OperationalError, match="database is locked"):
-        with session_scope(factory) as reader:
-            reader.scalar(select(func.count()).select_from(User))
-            with session_scope(factory, write=True) as other:
-                repo.create_user(other, email="first@example.com", role="user")
-            repo.create_user(reader, email="second@example.com", role="user")
-            reader.flush()
+    with (
+        pytest.raises(OperationalError, match="database is locked"),
+        session_scope(factory, write=False) as reader,
+    ):
+        reader.scalar(select(func.count()).select_from(User))
+        with session_scope(factory, write=True) as other:
+            repo.create_user(other, email="first@example.com", role="user")
+        repo.create_user(reader, email="second@example.com", role="user")
+        reader.flush()
     assert time.monotonic() - started < 5  # the 30 s busy timeout was never waited for
 
-    # The write scope takes the lock before its first read, so the second writer waits for it.
+    # A write scope (the default) takes the lock before its first read: the second waits.
     holder_in = threading.Event()
 
     def second_writer() -> int:
@@ -102,6 +104,18 @@ def test_write_transaction_retries_a_lock_that_outlived_the_busy_timeout(tmp_pat
         assert session.scalar(select(func.count()).select_from(User)) == 2
     # the first BEGIN IMMEDIATE (at fn's first read) timed out after 0.2 s; the re-run committed
     assert len(attempts) >= 2
+
+
+def test_session_scope_is_a_write_transaction_by_default(tmp_path: Path) -> None:
+    factory = _sqlite_factory(tmp_path)
+    statements: list[str] = []
+    engine = factory.kw["bind"]
+    event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with session_scope(factory) as session:
+        _add_user(session, "default")
+    with session_scope(factory, write=False) as session:
+        session.scalar(select(func.count()).select_from(User))
+    assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("BEGIN") == 1
 
 
 def test_write_transaction_gives_up_and_raises_after_its_attempts(tmp_path: Path) -> None:

@@ -19,8 +19,8 @@ from avatar_pipeline.domain.prompts import (
     KitPrompts,
     expression_prompt,
     fullbody_prompt,
-    pose_prompt,
     portrait_prompt,
+    pose_prompt,
 )
 from avatar_pipeline.domain.vocab import DEFAULT_EXPRESSIONS, DEFAULT_POSES
 from avatar_pipeline.imaging.offline.engine import edit_png, generate_png

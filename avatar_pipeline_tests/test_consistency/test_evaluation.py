@@ -32,7 +32,9 @@ def test_auc_equals_the_pairwise_definition() -> None:
     scores = np.round(rng.random(40), 1)  # many ties
     labels = rng.random(40) < 0.4
     pos, neg = scores[labels], scores[~labels]
-    brute = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg)])
+    brute = np.mean(
+        [1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg)]
+    )
     assert roc_auc(scores, labels) == pytest.approx(brute)
     assert roc_auc([0.9, 0.8], [True, True]) is None
 
@@ -88,7 +90,10 @@ def test_read_pairs_errors(tmp_path: Path, pairs_csv: Path) -> None:
 
 
 def test_pairs_command_writes_csv_and_rates(
-    pairs_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    pairs_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("AVATAR_EMBEDDER", "perceptual")
@@ -106,7 +111,9 @@ def test_pairs_command_writes_csv_and_rates(
     other = [float(r["identity"]) for r in rows if r["same"] == "0"]
     assert min(same) > max(other)  # four distinct characters: cleanly separated
     assert "ROC AUC 1.0000" in captured.err
-    assert "FAR" in captured.err and "FRR" in captured.err and "equal-error threshold" in captured.err
+    assert (
+        "FAR" in captured.err and "FRR" in captured.err and "equal-error threshold" in captured.err
+    )
     payload = json.loads(out_file.read_text())
     calibrated = payload["perceptual"]["identity_min"]
     assert max(other) < calibrated <= min(same)
@@ -207,6 +214,8 @@ def test_export_decisions_writes_pairs_and_images(
     assert (out / rows[0]["anchor"]).read_bytes() == images["anchor"]
     assert (out / rows[1]["other"]).read_bytes() == images["impostor"]
     # the export is a pairs file: it scores as is
-    assert cli.main(["consistency", "pairs", str(out / "pairs.csv"), "--embedder", "perceptual"]) == 0
+    assert (
+        cli.main(["consistency", "pairs", str(out / "pairs.csv"), "--embedder", "perceptual"]) == 0
+    )
     scored = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert float(scored[0]["identity"]) > float(scored[1]["identity"])

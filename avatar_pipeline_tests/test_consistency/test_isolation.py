@@ -34,7 +34,9 @@ def _truth(figure: Image.Image, zoom: float, dx: float, dy: float, side: int) ->
     a = figure.split()[3]
     if zoom != 1.0:
         a = a.resize((round(a.width * zoom), round(a.height * zoom)), Image.Resampling.LANCZOS)
-    blank.paste(a, (round((SIZE - a.width) / 2 + dx * SIZE), round((SIZE - a.height) / 2 + dy * SIZE)))
+    blank.paste(
+        a, (round((SIZE - a.width) / 2 + dx * SIZE), round((SIZE - a.height) / 2 + dy * SIZE))
+    )
     return np.asarray(blank.resize((side, side), Image.Resampling.BILINEAR)) >= 128
 
 
@@ -53,7 +55,10 @@ def _figures() -> list[tuple[str, Image.Image]]:
         ("b-portrait", renderer_b.render_b(b1, framing="portrait", size=SIZE)),
         ("b-fullbody", renderer_b.render_b(b2, pose="waving", framing="fullbody", size=SIZE)),
         ("offline-portrait", figure_rgba(ident, RenderState(), SIZE)),
-        ("offline-fullbody", figure_rgba(ident, RenderState(pose="walking", framing="fullbody"), SIZE)),
+        (
+            "offline-fullbody",
+            figure_rgba(ident, RenderState(pose="walking", framing="fullbody"), SIZE),
+        ),
     ]
 
 
@@ -82,7 +87,7 @@ def test_mask_matches_the_drawn_figure_on_every_background(kind: str) -> None:
 
 
 def test_box_crop_and_neutral_fill() -> None:
-    name, figure = FIGURES[1]
+    _, figure = FIGURES[1]
     img = place(figure, background("stripes", 3, SIZE), zoom=0.8, dx=0.1)
     iso = isolate(img)
     truth = _truth(figure, 0.8, 0.1, 0.0, iso.mask.shape[0])

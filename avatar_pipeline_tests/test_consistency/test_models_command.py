@@ -38,6 +38,8 @@ def _fake_hub(tiny_checkpoint: str, calls: list[tuple[str, tuple[str, ...]]]):  
         repo = Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
         snap = repo / "snapshots" / ("1" * 40)
         snap.mkdir(parents=True, exist_ok=True)
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text("1" * 40)  # as huggingface_hub leaves it
         target = snap / "open_clip_pytorch_model.bin"
         target.write_bytes(Path(tiny_checkpoint).read_bytes())
         return str(target)
@@ -75,7 +77,10 @@ def test_pull_downloads_verifies_and_says_what_auto_uses(
 
 
 def test_pull_refuses_a_checksum_mismatch(
-    registered_tag: str, tiny_clip_checkpoint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    registered_tag: str,
+    tiny_clip_checkpoint: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = cmd_pull(
         Settings(var_dir=tmp_path / "var"),
@@ -97,14 +102,19 @@ def test_pull_reports_a_failed_download(
                     download=offline, out=io.StringIO())  # fmt: skip
     assert code == 1
     err = capsys.readouterr().err
-    assert "download of test-org/tiny-test-pulltag failed" in err and "AVATAR_CLIP_PRETRAINED" in err
+    assert (
+        "download of test-org/tiny-test-pulltag failed" in err and "AVATAR_CLIP_PRETRAINED" in err
+    )
 
 
 def test_pull_of_an_unknown_tag_is_a_clear_error(
     tiny_clip_config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = cmd_pull(Settings(var_dir=tmp_path), _args(pretrained="nosuchtag"),
-                    download=lambda *a: pytest.fail("must not download"), out=io.StringIO())  # fmt: skip
+    def never(*_: object) -> str:
+        pytest.fail("must not download")
+
+    code = cmd_pull(Settings(var_dir=tmp_path), _args(pretrained="nosuchtag"), download=never,
+                    out=io.StringIO())  # fmt: skip
     assert code == 2
     assert "no weights 'nosuchtag'" in capsys.readouterr().err
 

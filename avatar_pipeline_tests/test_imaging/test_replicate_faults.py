@@ -177,7 +177,8 @@ async def test_caller_cancellation_cancels_the_prediction(
     fake_replicate: FakeReplicateServer, make_provider: Make
 ) -> None:
     fake_replicate.schedule(fake.NEVER_FINISHES)
-    service = ImageService(make_provider(prefer_wait_s=0))
+    # only the caller's deadline can end it (the provider's own timeout is far away)
+    service = ImageService(make_provider(prefer_wait_s=0, timeout_s=60))
     with pytest.raises(TimeoutError):
         # long enough for the version lookup and the create, far shorter than the prediction
         await asyncio.wait_for(service.edit("waving", [png_bytes()], seed=1), timeout=1.5)

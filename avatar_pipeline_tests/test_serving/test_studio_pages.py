@@ -444,3 +444,37 @@ def test_approval_promotes_waiting_candidates_and_is_recorded(api: Api) -> None:
         assert set(repo.canonical_assets(session, kit_id)) >= set(required_slots_for_approval())
         decisions = [(d.decision, d.decided_by) for d in session.scalars(select(ReviewDecision))]
     assert decisions == [("approved_kit", api.admin.id)]
+
+
+def test_approving_a_candidate_set_replaces_the_images_at_once(api: Api) -> None:
+    kit_id = _kit(api)
+    passed = {"consistency": _consistency(0.9, "pass")}
+    _asset(api, kit_id, "anchor_portrait", canonical=True, metadata=passed)
+    old = {
+        name: _asset(api, kit_id, "expression", expression=name, canonical=True, metadata=passed)
+        for name in ("happy", "sad")
+    }
+    in_set = {**passed, "candidate_set": "model-upgrade:3f2a9c"}
+    new = {
+        name: _asset(
+            api, kit_id, "expression", expression=name, review_state="pending", metadata=in_set
+        )
+        for name in ("happy", "sad")
+    }
+    client = _signed_in(api)
+    done = client.post(
+        f"/studio/kits/{kit_id}/candidate-sets/model-upgrade:3f2a9c/approve",
+        data={"csrf_token": csrf_of(client)},
+    )
+    assert done.status_code == 303, done.text
+    with session_scope(api.services.session_factory) as session:
+        canonical = repo.canonical_assets(session, kit_id)
+        assert {n: canonical[f"expression:{n}"].id for n in new} == new
+        assert not any(repo.get_asset(session, a).is_canonical for a in old.values())
+        accepted = {d.asset_id for d in session.scalars(select(ReviewDecision))}
+    assert accepted == set(new.values())
+    missing = client.post(
+        f"/studio/kits/{kit_id}/candidate-sets/model-upgrade:3f2a9c/approve",
+        data={"csrf_token": csrf_of(client)},
+    )
+    assert missing.status_code == 404  # nothing left waiting in that set

@@ -262,7 +262,9 @@ class OpenClipEmbedder:
         rows: list[np.ndarray] = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
-            pixels = torch.stack([self._clip.preprocess(character_crop(decode_rgb(b))) for b in chunk])
+            pixels = torch.stack(
+                [self._clip.preprocess(character_crop(decode_rgb(b))) for b in chunk]
+            )
             with self._clip.lock, torch.inference_mode():
                 features = self._clip.model.encode_image(pixels.to(self._clip.device))
                 features = torch.nn.functional.normalize(features.float(), dim=-1)

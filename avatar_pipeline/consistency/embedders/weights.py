@@ -90,9 +90,9 @@ def find_clip_weights(
     """Whether ``auto`` can use OpenCLIP ``model_name`` with ``pretrained`` here (files only)."""
     if model_name.startswith("local-dir:"):
         folder = Path(model_name.removeprefix("local-dir:"))
-        ok = folder.is_dir()
-        return WeightsStatus(ok, str(folder) if ok else None,
-                             "local model folder" if ok else f"folder {folder} does not exist")  # fmt: skip
+        if folder.is_dir():
+            return WeightsStatus(True, str(folder), "local model folder")
+        return WeightsStatus(False, None, f"folder {folder} does not exist")
     if model_name.startswith("hf-hub:"):
         repo = model_name.removeprefix("hf-hub:")
         for root in hub_cache_dirs(cache_dir):
