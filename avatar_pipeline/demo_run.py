@@ -17,12 +17,27 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data
+            verdict = data.metadata.get("verdict")
+            if verdict is not None and verdict.value == "unmeasured":
+                continue  # not measured: the image waits for the person who approves the kit
             if not data.passed:
                 lines.append(
                     f"{data.asset_key.to_user_string()}: {data.check_name} failed "
                     f"({data.description}); kept as a candidate, not canonical"
                 )
     return lines
+
+
+def _gated_keys(result: dg.ExecuteInProcessResult) -> list[dg.AssetKey]:
+    """Slots whose check failed (not merely unmeasured) in ``result``."""
+    keys = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            data = event.event_specific_data
+            verdict = data.metadata.get("verdict")
+            if not data.passed and not (verdict is not None and verdict.value == "unmeasured"):
+                keys.append(data.asset_key)
+    return list(dict.fromkeys(keys))
 
 
 def intake_demo_kits(catalog: Any, instance: dg.DagsterInstance) -> list[str]:
@@ -79,6 +94,23 @@ def run_demo(settings: Settings, *, dagster_home: Path, approve: bool = True) ->
         except KeyboardInterrupt:
             fail_own_runs(instance, "interrupted (Ctrl-C) during the demo")
             raise
+        # A slot the gate rejected (e.g. a "standing" take that reproduced the full body) is
+        # drawn again with new seeds, as art ops would re-roll it, at most twice.
+        for reroll in (1, 2):
+            keys = _gated_keys(result)
+            if not keys:
+                break
+            result = job.execute_in_process(
+                instance=instance,
+                partition_key=kit_id,
+                asset_selection=keys,
+                run_config={
+                    "ops": {"kit_images": {"config": {"trigger": "demo", "reroll": reroll}}},
+                    **quiet,
+                },
+                raise_on_error=False,
+                tags=in_process_tags(),
+            )
         elapsed = time.perf_counter() - started
         gated = _failed_checks(result)
         verdict = "succeeded" if result.success else "stopped by the consistency gate"

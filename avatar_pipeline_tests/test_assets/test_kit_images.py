@@ -109,10 +109,10 @@ def test_kit_materialises_end_to_end(pipeline, instance, tmp_path: Path):
         assert kit.primary_anchor_id == portrait_id
         assert kit.secondary_anchor_id == fullbody_id
         assert kit.status == "draft"  # approval is an explicit step
-        assert kit.palette_contract and kit.palette_contract["anchor_asset_id"] == str(portrait_id)
-        pending = {
-            repo.slot_of(a) for a in repo.list_assets(session, kit.id) if a.review_state == "pending"
-        }
+        contract = kit.palette_contract
+        assert contract and contract["anchor_asset_id"] == str(portrait_id)
+        assets = repo.list_assets(session, kit.id)
+        pending = {repo.slot_of(a) for a in assets if a.review_state == "pending"}
     assert pending == {s.name for s in ALL_SLOTS if not s.is_anchor}
 
     # a person approves the kit: every pending candidate becomes canonical with it
