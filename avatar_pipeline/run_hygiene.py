@@ -118,3 +118,24 @@ def fail_own_runs(instance: dg.DagsterInstance, reason: str) -> list[str]:
         _free_slots(instance, run.run_id)
         failed.append(run.run_id)
     return failed
+
+
+def kits_in_progress(instance) -> set[str]:  # type: ignore[no-untyped-def]
+    import dagster as dg
+
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+                dg.DagsterRunStatus.CANCELING,
+            ]
+        )
+    )
+    return {
+        r.dagster_run.tags["dagster/partition"]
+        for r in records
+        if "dagster/partition" in r.dagster_run.tags
+    }

@@ -18,8 +18,7 @@ def sweep_orphans(
     object_store: ObjectStoreResource,
 ) -> dg.Output[dict]:
     from avatar_pipeline.catalog.orphans import find_orphans, remove_orphans
-    from avatar_pipeline.commands.sweep import kits_in_progress
-    from avatar_pipeline.run_hygiene import reap_dead_runs
+    from avatar_pipeline.run_hygiene import kits_in_progress, reap_dead_runs
 
     reaped = reap_dead_runs(context.instance, apply=config.apply)
     busy = kits_in_progress(context.instance)

@@ -48,7 +48,12 @@ def test_lineage_anchors_before_expressions_and_poses():
 def test_every_slot_has_blocking_checks():
     checks = defs.resolve_asset_graph().asset_check_keys
     shy = dg.AssetKey(["expressions", "shy"])
-    assert {c.name for c in checks if c.asset_key == shy} == {"identity", "adherence", "not_a_copy"}
+    assert {c.name for c in checks if c.asset_key == shy} == {
+        "identity",
+        "adherence",
+        "not_a_copy",
+        "palette",
+    }
     spec = next(
         s
         for s in defs.resolve_asset_graph().get(shy).assets_def.check_specs

@@ -220,9 +220,7 @@ class AvatarKit(Base):
     status: Mapped[str] = mapped_column(default="draft", server_default="draft")
     is_default: Mapped[bool] = mapped_column(default=False, server_default=false())
     # the model sheet's colour callouts (consistency.palette), from the primary anchor
-    palette_contract: Mapped[dict[str, Any] | None] = mapped_column(
-        json_document(), nullable=True
-    )
+    palette_contract: Mapped[dict[str, Any] | None] = mapped_column(json_document(), nullable=True)
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()

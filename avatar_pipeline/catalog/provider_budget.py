@@ -149,7 +149,7 @@ class ProviderBudget:
         self._holder = _holder()
         # One poller per process: asyncio primitives are per loop, so a thread lock handed
         # out through a worker thread would block; instead a turnstile of our own.
-        from avatar_pipeline.imaging.limits import ConcurrencyLimiter
+        from avatar_pipeline.concurrency import ConcurrencyLimiter
 
         self._turnstile = ConcurrencyLimiter(1)
 

@@ -222,7 +222,7 @@ def _daemon_warning(instance: Any) -> str | None:
 def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from avatar_pipeline.cli import _dagster_home
+    from avatar_pipeline.instance_home import dagster_home as _dagster_home
     from avatar_pipeline.resources import resources_for_environment
 
     _dagster_home(settings)

@@ -54,8 +54,8 @@ def _kits_with_runs_in_progress(settings: Settings, *, apply: bool) -> set[str]:
         return set()
     import dagster as dg
 
-    from avatar_pipeline.cli import _dagster_home
-    from avatar_pipeline.run_hygiene import reap_dead_runs
+    from avatar_pipeline.instance_home import dagster_home as _dagster_home
+    from avatar_pipeline.run_hygiene import kits_in_progress, reap_dead_runs
 
     _dagster_home(settings)
     with dg.DagsterInstance.get() as instance:
@@ -63,27 +63,6 @@ def _kits_with_runs_in_progress(settings: Settings, *, apply: bool) -> set[str]:
             verb = "marked failed" if apply else "would mark failed"
             print(f"dead run       {run.run_id} ({run.job_name}, process {run.pid}): {verb}")
         return kits_in_progress(instance)
-
-
-def kits_in_progress(instance) -> set[str]:  # type: ignore[no-untyped-def]
-    import dagster as dg
-
-    records = instance.get_run_records(
-        filters=dg.RunsFilter(
-            statuses=[
-                dg.DagsterRunStatus.QUEUED,
-                dg.DagsterRunStatus.NOT_STARTED,
-                dg.DagsterRunStatus.STARTING,
-                dg.DagsterRunStatus.STARTED,
-                dg.DagsterRunStatus.CANCELING,
-            ]
-        )
-    )
-    return {
-        r.dagster_run.tags["dagster/partition"]
-        for r in records
-        if "dagster/partition" in r.dagster_run.tags
-    }
 
 
 def register(

@@ -53,18 +53,22 @@ def _join(*parts: str | None) -> str:
 
 
 def portrait_prompt(kit: KitPrompts) -> str:
-    """Text-to-image prompt for the primary (portrait) anchor."""
+    """Text-to-image prompt for the primary (portrait) anchor: the model sheet's front view
+    with a soft closed-mouth smile, so the neutral expression is a different picture."""
     return _join(
-        "character model sheet, portrait, shoulders up, facing viewer, plain background",
+        "character model sheet, portrait, shoulders up, front view, facing viewer, "
+        "gentle closed-mouth smile, plain background",
         kit.appearance_prompt,
         kit.style_prompt,
     )
 
 
 def fullbody_prompt(kit: KitPrompts) -> str:
-    """Edit prompt that turns the portrait anchor into the full-body anchor."""
+    """Edit prompt that turns the portrait anchor into the full-body anchor: the model sheet's
+    reference stance (turnaround style), which no pose of the sheet repeats."""
     return _join(
-        "the same character, full body, standing, head to toe, plain background, "
+        "the same character, full body, standing straight, arms relaxed at the sides, "
+        "front view, head to toe, plain background, "
         "keep the face, hair, eye colour and outfit exactly",
         kit.appearance_prompt,
         kit.style_prompt,

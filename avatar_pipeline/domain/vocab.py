@@ -43,7 +43,12 @@ class PoseDef:
 
 
 DEFAULT_EXPRESSIONS: tuple[ExpressionDef, ...] = (
-    ExpressionDef("neutral", ("calm", "neutral"), "neutral expression, relaxed face"),
+    # Not the portrait anchor again: the anchor wears a soft smile and looks at the viewer.
+    ExpressionDef(
+        "neutral",
+        ("calm", "neutral"),
+        "neutral expression, relaxed face, mouth closed, eyes looking slightly aside",
+    ),
     ExpressionDef("happy", ("joy", "excitement", "amusement"), "happy expression, bright smile"),
     ExpressionDef("shy", ("embarrassment", "nervousness"), "shy expression, averted eyes"),
     ExpressionDef("flustered", ("surprise_embarrassed", "love"), "flustered expression, blushing"),
@@ -56,7 +61,8 @@ DEFAULT_EXPRESSIONS: tuple[ExpressionDef, ...] = (
 )
 
 DEFAULT_POSES: tuple[PoseDef, ...] = (
-    PoseDef("standing", "standing pose, full body"),
+    # Not the full-body anchor again: the anchor is the reference stance, arms at the sides.
+    PoseDef("standing", "standing pose, relaxed, hands on hips, full body"),
     PoseDef("sitting", "sitting pose, full body"),
     PoseDef("waving", "waving pose, one hand raised, full body"),
     PoseDef("walking", "walking pose, mid-stride, full body"),

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
 from typing import Any
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from avatar_pipeline.catalog import candidates
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.db import session_scope
+from avatar_pipeline.generation.canary import CanaryVerdict, SlotComparison
 from avatar_pipeline.generation.outcomes import SlotOutcome, SlotStatus
 from avatar_pipeline.storage.base import ObjectStore
 
@@ -52,43 +52,6 @@ def is_canary(trigger: str) -> bool:
 def canary_hold(trigger: str) -> str | None:
     """The hold reason every image of an upgrade run gets (None for other triggers)."""
     return CANARY_HOLD if is_canary(trigger) else None
-
-
-@dataclass
-class SlotComparison:
-    slot: str
-    old_asset_id: str | None
-    new_asset_id: str | None
-    old_model_version: str | None
-    new_model_version: str | None
-    old_identity: float | None
-    new_identity: float | None
-    new_passed: bool
-    note: str = ""
-    new_verdict: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class CanaryVerdict:
-    kit_id: str
-    candidate_set: str | None
-    kit_status: str
-    promoted: bool
-    reason: str
-    tolerance: float
-    old_mean_identity: float | None = None
-    new_mean_identity: float | None = None
-    slots: list[SlotComparison] = field(default_factory=list)
-    report_json: str | None = None
-    report_html: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "slots"}
-        data["slots"] = [s.as_dict() for s in self.slots]
-        return data
 
 
 def _identity(meta: dict[str, Any]) -> float | None:

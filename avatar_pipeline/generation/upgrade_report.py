@@ -23,7 +23,7 @@ from avatar_pipeline.files import atomic_write
 from avatar_pipeline.storage.base import ObjectStore
 
 if TYPE_CHECKING:
-    from avatar_pipeline.generation.upgrade import CanaryVerdict
+    from avatar_pipeline.generation.canary import CanaryVerdict
 
 THUMB_PX = 160
 

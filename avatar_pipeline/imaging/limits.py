@@ -29,74 +29,26 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from avatar_pipeline.catalog.provider_budget import ProviderBudget
+from avatar_pipeline.concurrency import ConcurrencyLimiter
 
-
-class ConcurrencyLimiter:
-    """A counting semaphore usable from any event loop, FIFO among waiters."""
-
-    def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"max_concurrency must be at least 1, got {limit}")
-        self.limit = limit
-        self._in_use = 0
-        self._lock = threading.Lock()
-        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
-
-    @property
-    def in_use(self) -> int:
-        return self._in_use
-
-    async def acquire(self) -> None:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._in_use < self.limit and not self._waiters:
-                self._in_use += 1
-                return
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, waiter))
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            with self._lock:
-                try:
-                    self._waiters.remove((loop, waiter))
-                    handed_a_slot = False
-                except ValueError:  # release() already passed its slot to us
-                    handed_a_slot = True
-            if handed_a_slot:
-                self.release()
-            raise
-
-    def release(self) -> None:
-        with self._lock:
-            while self._waiters:
-                loop, waiter = self._waiters.popleft()
-                # The slot passes straight to the waiter: ``_in_use`` stays the same.
-                try:
-                    loop.call_soon_threadsafe(_wake, waiter)
-                except RuntimeError:  # its loop is closed, and its task died with it
-                    continue
-                return
-            self._in_use -= 1
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        await self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
+__all__ = ["ConcurrencyLimiter", "InstanceBudget", "ProviderLimits", "shared_limits"]
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+class InstanceBudget(Protocol):
+    """An instance-wide provider budget shared by processes (e.g.
+    ``catalog.provider_budget.ProviderBudget``): a lease per call."""
+
+    database_url: str
+    provider: str
+    max_in_flight: int
+    creates_per_minute: int
+    lease_ttl_s: float
+
+    def slot(self, predictions: int = 1) -> AbstractAsyncContextManager[float]: ...
 
 
 class SlidingWindowRateLimiter:
@@ -143,7 +95,7 @@ class SlidingWindowRateLimiter:
 class ProviderLimits:
     concurrency: ConcurrencyLimiter
     rate: SlidingWindowRateLimiter
-    budget: ProviderBudget | None = field(default=None)
+    budget: InstanceBudget | None = field(default=None)
 
     @asynccontextmanager
     async def instance_slot(self, predictions: int = 1) -> AsyncIterator[float]:
@@ -160,7 +112,7 @@ _registry: dict[tuple[str, int, int, str | None], ProviderLimits] = {}
 _registry_lock = threading.Lock()
 
 
-def _budget_key(budget: ProviderBudget | None) -> str | None:
+def _budget_key(budget: InstanceBudget | None) -> str | None:
     if budget is None:
         return None
     return repr((budget.database_url, budget.provider, budget.max_in_flight,
@@ -171,7 +123,7 @@ def shared_limits(
     provider_name: str,
     max_concurrency: int,
     predictions_per_minute: int,
-    budget: ProviderBudget | None = None,
+    budget: InstanceBudget | None = None,
 ) -> ProviderLimits:
     """The process-wide limits for one provider and configuration (created on first use).
 

@@ -29,7 +29,7 @@ from avatar_pipeline.imaging.types import (
 from avatar_pipeline.imaging.validation import validate_edit, validate_generate
 
 if TYPE_CHECKING:
-    from avatar_pipeline.catalog.provider_budget import ProviderBudget
+    from avatar_pipeline.imaging.limits import InstanceBudget
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ImageService:
         cache: ImageCache | None = None,
         max_concurrency: int = 8,
         predictions_per_minute: int = 600,
-        budget: ProviderBudget | None = None,
+        budget: InstanceBudget | None = None,
     ) -> None:
         self.provider = provider
         self.cache = cache

@@ -1,8 +1,8 @@
 """The language-model scene writer: a Replicate model writes the moment and names the emotion.
 
-It runs through the ImageService's Replicate plumbing (``ReplicateProvider.run_text``: the same
-client, token handling, create retries, polling and cancel-on-timeout) under the same
-per-process and instance-wide limits as the image calls (``ProviderLimits``), so scene writing
+It runs through the ImageService's Replicate plumbing
+(``replicate_text.run_text_prediction``: the same client, token handling, create retries,
+polling and cancel-on-timeout) under the same per-process and instance-wide limits as the image calls (``ProviderLimits``), so scene writing
 and scene drawing share Replicate's account budget.
 
 The model is asked for JSON (``{"scene": ..., "emotion": ..., "evidence": ...}``) with the
@@ -23,6 +23,7 @@ from typing import Any
 
 from avatar_pipeline.imaging.limits import ProviderLimits
 from avatar_pipeline.imaging.providers.replicate import ReplicateProvider
+from avatar_pipeline.imaging.providers.replicate_text import run_text_prediction
 from avatar_pipeline.imaging.types import ImageServiceError
 from avatar_pipeline.scenes.emotion import detect_emotion
 from avatar_pipeline.scenes.writer import (
@@ -121,8 +122,8 @@ class ReplicateSceneWriter:
             async with self.limits.concurrency.slot():
                 await self.limits.rate.acquire(1)
                 async with self.limits.instance_slot(1):
-                    prediction = await self.provider.run_text(
-                        self.model, self.model_input(brief), timeout_s=self.timeout_s
+                    prediction = await run_text_prediction(
+                        self.provider, self.model, self.model_input(brief), timeout_s=self.timeout_s
                     )
             answer = parse_answer(prediction.text)
             return self._draft(brief, answer, prediction.to_metadata())

@@ -18,8 +18,8 @@ import pytest
 from avatar_pipeline.assets.kit_images import PROVIDER_POOL, slot_asset_key
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.orphans import find_orphans
-from avatar_pipeline.cli import DAGSTER_YAML_LOCAL
 from avatar_pipeline.generation.slots import ALL_SLOTS
+from avatar_pipeline.instance_home import DAGSTER_YAML_LOCAL
 from avatar_pipeline.run_hygiene import held_pool_slots, in_process_tags, reap_dead_runs
 from avatar_pipeline_tests.fakes.replicate_server import FakeReplicateServer
 from avatar_pipeline_tests.kit_runs import materialize_kit

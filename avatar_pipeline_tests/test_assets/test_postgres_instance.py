@@ -7,7 +7,7 @@ import uuid
 import dagster as dg
 
 from avatar_pipeline.catalog import repository as repo
-from avatar_pipeline_tests.kit_runs import materialize_kit
+from avatar_pipeline_tests.kit_runs import approve, materialize_kit
 from avatar_pipeline_tests.pg import sqlalchemy_url, temporary_database
 from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources
 
@@ -37,6 +37,10 @@ def test_kit_materialises_on_postgres_backed_dagster_instance(tmp_path):
             assert result.success
             event = instance.get_latest_materialization_event(dg.AssetKey(["poses", "waving"]))
             assert event is not None and event.dagster_event.partition == kit_id
+            # anchors pass on their own; the rest waits for a person (adherence not measured)
+            with resources["catalog"].session() as session:
+                assert len(repo.canonical_assets(session, uuid.UUID(kit_id))) == 2
+            approve(resources, kit_id)
             with resources["catalog"].session() as session:
                 assert len(repo.canonical_assets(session, uuid.UUID(kit_id))) == 14
             # dispose pooled connections before the databases are dropped

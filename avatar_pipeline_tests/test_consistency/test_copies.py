@@ -33,15 +33,11 @@ def test_bounded_sweep_catches_every_copy_and_spares_honest_edits() -> None:
     assert result.copies_caught == result.copies_total == 11 * len(COPY_VARIANTS), report
     assert result.sibling_duplicates == result.sibling_duplicates_caught == 2, report
     assert len(result.honest) == 2 * 13 + 6 * 4
-    # An edit that asks for the state its reference already shows (a "standing" pose of the
-    # standing full body, a "neutral" face of the neutral portrait) can come back as the same
-    # picture re-framed: the offline renderer's re-take moved nothing. Those are copies in
-    # fact and are reported; every other honest edit must be spared.
-    same_state = {"pose:standing", "expression:neutral"}
-    others = [h for h in result.honest if h[1] not in same_state]
-    false_others = [f for f in result.false_copies if f[1] not in same_state]
-    assert len(false_others) <= 0.01 * len(others), report
-    assert all(change < 0.002 for _, _, change in result.false_copies), report
+    # No slot of the model sheet asks for an anchor again (the standing pose puts the hands on
+    # the hips, the full body stands arms at the sides; the neutral face is not the portrait's
+    # soft smile), so every honest edit is a new picture, well over the copy threshold.
+    assert result.false_copies == [], report
+    assert all(change > 3 * COPY_MAX_CHANGED_FRACTION for _, _, change in result.honest), report
 
 
 def test_the_verdict_names_the_image_it_copies() -> None:

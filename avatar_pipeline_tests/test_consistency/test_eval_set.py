@@ -3,8 +3,10 @@
 The set is art this code did not shape: two independent drawing routines, random backgrounds,
 lighting and framing, hard negatives sharing hair and/or outfit colour (see
 bench/make_eval_set.py). Targets of issue 8 that the weight-free scorer meets are asserted as
-targets; the two it does not meet (FAR <= 3 %, FRR <= 5 %) are asserted at the level measured
-(bench/bench_gate.py, notes_gate_score.md) so that a regression still fails.
+targets (or tighter, at the level measured); FAR and FRR, which it does not both meet on the
+full set (FAR 4.4 %, FRR 5.4 % at 0.828; targets 3 % / 5 %), are asserted at the level measured
+on this subset (FAR 2.5 %, FRR 5.0 %, bench/bench_gate.py, notes_gate_tune.md) so that a
+regression fails.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ def results():  # type: ignore[no-untyped-def]
 def test_identity_separates_characters(results) -> None:  # type: ignore[no-untyped-def]
     scores = [r.identity for r in results]
     labels = [bool(r.pair.same) for r in results]
-    assert roc_auc(scores, labels) >= 0.97
+    assert roc_auc(scores, labels) >= 0.985  # measured 0.996 (full set 0.989; target 0.97)
     pos = [r.identity for r in results if r.pair.same]
     hard = [r.identity for r in results if r.pair.kind in HARD]
-    assert roc_auc(pos + hard, [True] * len(pos) + [False] * len(hard)) >= 0.95
+    # measured 0.995 (full set 0.982; target 0.95)
+    assert roc_auc(pos + hard, [True] * len(pos) + [False] * len(hard)) >= 0.975
 
 
 def test_background_alone_never_changes_the_verdict(results) -> None:  # type: ignore[no-untyped-def]
@@ -44,15 +47,19 @@ def test_background_alone_never_changes_the_verdict(results) -> None:  # type: i
     same_bg = [r for r in results if r.pair.kind == "same_background"]
     assert sum(r.identity >= threshold for r in same_bg) / len(same_bg) >= 0.95
     impostors = [r for r in results if r.pair.kind == "other_same_background"]
-    assert sum(r.identity >= threshold for r in impostors) / len(impostors) <= 0.10
+    # measured 0 of 16 (full set 2.1 %)
+    assert sum(r.identity >= threshold for r in impostors) / len(impostors) <= 0.0625
 
 
 def test_rates_at_the_shipped_threshold(results) -> None:  # type: ignore[no-untyped-def]
     threshold = thresholds_for(PerceptualEmbedder.info).identity_min
     rates = rates_at([r.identity for r in results], [bool(r.pair.same) for r in results], threshold)
     assert rates.frr is not None and rates.far is not None
-    # measured on the full set: FRR 5.8 %, FAR 11.0 % (targets 5 % / 3 % not met; see notes)
-    assert rates.frr <= 0.08
-    assert rates.far <= 0.14
+    # this subset: FRR 5.0 % (4/80), FAR 2.5 % (4/160); full set FRR 5.4 %, FAR 4.4 %
+    # (targets 5 % / 3 % not both met on the full set; see notes_gate_tune.md)
+    assert rates.frr <= 0.0625
+    assert rates.far <= 0.03
     others = [r for r in results if r.pair.kind == "other"]
-    assert sum(r.identity >= threshold for r in others) / len(others) <= 0.05
+    assert sum(r.identity >= threshold for r in others) / len(others) <= 0.03  # measured 2.1 %
+    twins = [r for r in results if r.pair.kind == "hard_both"]
+    assert sum(r.identity >= threshold for r in twins) / len(twins) <= 0.25  # measured 18.8 %

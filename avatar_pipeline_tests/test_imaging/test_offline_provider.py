@@ -276,6 +276,13 @@ async def test_every_expression_and_pose_renders_a_distinct_image(
             EditRequest(fullbody_prompt(KIT), (portrait,), width=width, height=height)
         )
     ).images[0]
+    # The anchors are the sheet's reference views (soft smile; arms relaxed at the sides), and
+    # no slot asks for them again: the standing pose puts the hands on the hips.
+    assert read_embedded(decode(portrait))[1].expression == "gentle"  # type: ignore[index]
+    assert "neutral" not in {read_embedded(decode(portrait))[1].expression}  # type: ignore[index]
+    anchor_stance = read_embedded(decode(fullbody))[1]  # type: ignore[index]
+    assert (anchor_stance.pose, anchor_stance.framing) == ("standing", "fullbody")
+    drawn_as = {"standing": "hands_on_hips"}  # the sheet's standing pose, not the anchor stance
     poses: dict[str, Image.Image] = {}
     for pose in DEFAULT_POSES:
         result = await provider.edit(
@@ -283,11 +290,19 @@ async def test_every_expression_and_pose_renders_a_distinct_image(
         )
         img = decode(result.images[0])
         state = read_embedded(img)[1]  # type: ignore[index]
-        assert (state.pose, state.framing) == (pose.name, "fullbody")
+        assert (state.pose, state.framing) == (drawn_as.get(pose.name, pose.name), "fullbody")
+        assert state.pose != anchor_stance.pose, pose.name
         assert img.size == (width, height)
         poses[pose.name] = img
     for (name_a, a), (name_b, b) in itertools.combinations(poses.items(), 2):
         assert phash_distance(a, b) > 0, (name_a, name_b)
+    full = decode(fullbody)
+    for name, img in poses.items():
+        assert phash_distance(img, full) > 0 and mean_abs_diff(img, full) > 0.5, name
+    anchor_face = decode(portrait)
+    for name, img in faces.items():
+        assert phash_distance(img, anchor_face, hash_size=16) > 0, name
+        assert mean_abs_diff(img, anchor_face) > 0.5, name
 
 
 # -- edit() ----------------------------------------------------------------------------------
@@ -390,6 +405,14 @@ def test_parser_uses_word_boundaries_and_ignores_unknown_words() -> None:
     assert parse_prompt(expression_prompt(KIT, EXPRESSIONS_BY_NAME["shy"])).framing == "portrait"
     for expression in DEFAULT_EXPRESSIONS:
         assert parse_prompt(expression_prompt(KIT, expression)).expression == expression.name
+    # the anchors are the sheet's reference views, which no expression or pose slot repeats
+    assert parse_prompt(portrait_prompt(KIT)).expression == "gentle"
+    assert parse_prompt("a happy girl with a soft smile").expression == "happy"
+    assert parse_prompt("a girl with a bright smile").expression == "happy"
+    stance = parse_prompt(fullbody_prompt(KIT))
+    assert (stance.pose, stance.framing) == ("standing", "fullbody")
+    assert parse_prompt(pose_prompt(KIT, POSES_BY_NAME["standing"])).pose == "hands_on_hips"
+    assert parse_prompt("sitting pose, hands on hips").pose == "sitting"
     assert parse_prompt("a red-haired, blue-eyed knight").eye_colour.name == "blue"  # type: ignore[union-attr]
     layered = parse_prompt("wearing a white blouse under a green cardigan")
     assert (layered.outfit_kind, layered.outfit_colour.name) == ("cardigan", "green")  # type: ignore[union-attr]

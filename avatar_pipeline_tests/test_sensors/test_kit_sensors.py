@@ -11,7 +11,7 @@ from avatar_pipeline.catalog import candidates
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.schedules import model_upgrade_schedule
 from avatar_pipeline.sensors import kit_sensor, prompt_change_sensor, report_after_failed_gate
-from avatar_pipeline_tests.kit_runs import materialize_kit
+from avatar_pipeline_tests.kit_runs import approve, materialize_kit
 from avatar_pipeline_tests.pipeline_fixtures import (
     CountingOfflineImageServiceResource,
     create_kit,
@@ -95,6 +95,7 @@ def test_prompt_change_regenerates_that_kit_only(pipeline, instance):
 def test_changed_expression_definition_regenerates_that_expression_only(pipeline, instance):
     kit_id = create_kit(pipeline)
     assert materialize_kit(pipeline, instance, kit_id).success
+    approve(pipeline, kit_id)  # a person accepts the expressions (adherence not measured)
     # the canonical "shy" was made under an older definition of "shy"
     with pipeline["catalog"].session() as session:
         shy = repo.canonical_assets(session, uuid.UUID(kit_id))["expression:shy"]

@@ -17,19 +17,24 @@ from avatar_pipeline.consistency.types import EmbedderInfo, Thresholds
 # `avatar-pipeline consistency pairs bench/eval_set/pairs.csv --embedder clip --calibrate F`.
 CLIP_IDENTITY_MIN = 0.80
 
-# Perceptual embedder (character-lab-face-v2: colour histograms of the ISOLATED character, see
-# perceptual.py), derived on bench/eval_set (bench/make_eval_set.py: two independent renderers,
-# 48 characters in families sharing hair/outfit colours, random backgrounds, lighting, framing).
-# Chosen on the calibration split only (offline renderer, families 0-2: 60 same, 120 different
-# pairs): 0.84 keeps the calibration FRR under 5 % with a margin (3.3 %; EER is at 0.870).
-#   calib   (180 pairs): AUC 0.980; at 0.84 FRR 3.3 %, FAR 13.3 %; EER 0.870 (6.7 %)
-#   holdout (540 pairs): AUC 0.978; at 0.84 FRR 6.7 %, FAR 10.3 % (renderer b + families 3-5)
-# Most false accepts are hard negatives sharing hair AND outfit colour (AUC 0.88 on those): a
-# colour-based scorer cannot tell them apart reliably; CLIP (`avatar-pipeline models pull`)
-# should be used where that matters. Figures: `.venv/bin/python bench/bench_gate.py`.
-# The old frame-based embedder (phash+colorhash+hsv-v1, threshold 0.78) had AUC 0.82 on
-# foreign art and followed the background.
-PERCEPTUAL_IDENTITY_MIN = 0.84
+# Perceptual embedder (character-lab-head-v3: fine colour density of the ISOLATED character, its
+# hair band, and a face-width-normalised head crop: hair around the face, eye chroma, and kernel
+# blocks for skin tone and eye colour, see perceptual.py), derived on bench/eval_set
+# (bench/make_eval_set.py: two independent renderers, 48 characters in families sharing hair/outfit
+# colours, random backgrounds, lighting, framing). Block weights AND this mark were chosen on the
+# calibration split only (offline renderer, families 0-2: 60 same, 120 different pairs), with the
+# rule of the previous version: the highest mark that keeps the calibration FRR at 2/60 (3.3 %),
+# i.e. just under the third-lowest same-character score (0.8284).
+#   calib   (180 pairs): AUC 0.993; at 0.828 FRR 3.3 %, FAR 5.0 %
+#   holdout (540 pairs): AUC 0.988; at 0.828 FRR 6.1 %, FAR 4.2 % (renderer b + families 3-5)
+#   all     (720 pairs): AUC 0.989 (hard negatives 0.982); FRR 5.4 %, FAR 4.4 %
+# Issue 8's FAR <= 3 % / FRR <= 5 % are NOT both met at one mark (see notes_gate_tune.md): the
+# residue is hair+outfit twins (hard_both ~21 % pass) and full-body poses whose eyes are a few
+# pixels or closed. Offline kits (test_gate_end_to_end, test_kit_images) pass at this mark.
+# Figures: `.venv/bin/python bench/bench_gate.py`. Previous: character-lab-face-v2 at 0.84
+# (AUC 0.978, FRR 5.8 %, FAR 11.0 %); the old frame embedder had AUC 0.82 and followed the
+# background.
+PERCEPTUAL_IDENTITY_MIN = 0.828
 
 # Copy check: a derived image is a copy of its reference when the 64-bit pHash distance is at
 # most COPY_MAX_HAMMING *and* no cell of a 16x16 grid changed by more than

@@ -1,7 +1,9 @@
 """The body in each pose: skeleton, arms and hands, legs and shoes, bottoms, and the bench.
 
 Units as in ``canvas``: head centre (0, 0), shoulders at y ~ 1.85, hips ~ 4.0, ankles ~ 8.1.
-x < 0 is the viewer's left. Poses: standing (arms at the sides), waving (the viewer's-right arm
+x < 0 is the viewer's left. Poses: standing (the reference stance of the full-body anchor:
+arms relaxed at the sides), hands_on_hips (the model sheet's standing pose: elbows out, wrists
+on the hips), waving (the viewer's-right arm
 raised beside the head, open hand, motion marks), walking (legs apart mid-stride, back foot
 lifted, speed lines), sitting (on a wooden bench, knees bent, hands on the lap; the whole body
 sits lower). The thinking expression bends the viewer's-left arm so the hand rests on the chin.
@@ -41,6 +43,9 @@ def skeleton(
     left_arm, right_arm, lifted = hang_l, hang_r, None
     if pose == "waving":
         right_arm = (sr, (1.85 * bw, 1.1), (2.0 * bw, -0.05))
+    elif pose == "hands_on_hips":  # elbows out, wrists on the hips
+        left_arm = (sl, (-1.82 * bw - swing, 2.85), (-0.98 * bw, 3.72))
+        right_arm = (sr, (1.82 * bw + swing, 2.85), (0.98 * bw, 3.72))
     elif pose == "walking":
         left_arm = (sl, (-1.4 * bw, 2.8), (-1.8 * bw, 3.55))
         right_arm = (sr, (1.2 * bw, 2.95), (1.12 * bw, 3.95))

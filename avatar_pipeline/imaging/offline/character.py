@@ -212,8 +212,22 @@ class CharacterIdentity:
             raise ValueError(f"not a valid offline character identity: {exc}") from exc
 
 
-EXPRESSIONS = ("neutral", "happy", "shy", "flustered", "sad", "angry", "surprised", "thinking")
-POSES = ("standing", "sitting", "waving", "walking")
+# The model sheet's eight expressions, plus "gentle" (the portrait anchor's soft closed-mouth
+# smile, which the neutral expression must not repeat).
+EXPRESSIONS = (
+    "neutral",
+    "happy",
+    "shy",
+    "flustered",
+    "sad",
+    "angry",
+    "surprised",
+    "thinking",
+    "gentle",
+)
+# "standing" is the reference stance (arms relaxed at the sides: the full-body anchor);
+# "hands_on_hips" is the model sheet's standing pose, which must not repeat the anchor.
+POSES = ("standing", "sitting", "waving", "walking", "hands_on_hips")
 FRAMINGS = ("portrait", "fullbody")
 
 

@@ -2,10 +2,12 @@
 
 Everything here is drawn in head units (radius ~1 around (0, 0)). Each of the eight default
 expressions gets its own eyes, brows, mouth and marks, so they read apart at a glance:
-neutral (calm), happy (^ ^ eyes, open smile, sparkles), shy (half-lidded side glance, blush
-lines), flustered (> < eyes, wavy mouth, heavy blush, sweat drop), sad (lowered lids, tears,
-gloom lines), angry (V brows, narrowed eyes, gritted teeth, vein mark), surprised (wide eyes,
-"O" mouth, shock lines), thinking (raised brow, upward glance, "..." thought bubble).
+neutral (relaxed lids, straight closed mouth, eyes looking slightly aside, no blush), happy
+(^ ^ eyes, open smile, sparkles), shy (half-lidded side glance, blush lines), flustered
+(> < eyes, wavy mouth, heavy blush, sweat drop), sad (lowered lids, tears, gloom lines), angry (V brows, narrowed eyes, gritted teeth, vein mark), surprised (wide eyes,
+"O" mouth, shock lines), thinking (raised brow, upward glance, "..." thought bubble). The
+portrait anchor wears "gentle" (a soft closed-mouth smile, eyes to the viewer), so the neutral
+expression is never the anchor again.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class EyeLook:
 
 
 EYES = {
-    "neutral": EyeLook(),
+    "neutral": EyeLook(openness=0.86, gaze=(0.5, 0.08)),
+    "gentle": EyeLook(),
     "happy": EyeLook(mode="happy"),
     "shy": EyeLook(openness=0.68, gaze=(0.28, 0.2)),
     "flustered": EyeLook(mode="squeeze"),
@@ -52,7 +55,8 @@ EYES = {
     "thinking": EyeLook(openness=0.9, gaze=(0.3, -0.22)),
 }
 BROWS = {  # y of inner, middle, outer point (left brow; thinking raises the right one)
-    "neutral": (-0.16, -0.21, -0.16),
+    "neutral": (-0.12, -0.15, -0.13),
+    "gentle": (-0.16, -0.21, -0.16),
     "happy": (-0.24, -0.32, -0.25),
     "shy": (-0.26, -0.21, -0.14),
     "flustered": (-0.3, -0.23, -0.12),
@@ -62,7 +66,8 @@ BROWS = {  # y of inner, middle, outer point (left brow; thinking raises the rig
     "thinking": (-0.16, -0.21, -0.16),
 }
 BLUSH_AMOUNT = {
-    "neutral": 0.16,
+    "neutral": 0.0,
+    "gentle": 0.2,
     "happy": 0.32,
     "shy": 0.5,
     "flustered": 0.7,
@@ -178,8 +183,10 @@ def _mouth(cv: Canvas, expression: str) -> None:
         cv.line(pts, ink, 0.04)
     elif expression == "thinking":
         cv.line([(0.0, y + 0.03), (0.18, y - 0.02), (0.22, y + 0.01)], ink, 0.04)
-    else:  # neutral
+    elif expression == "gentle":  # the portrait anchor's soft closed-mouth smile
         cv.line(cv.arc_points(0, y - 0.06, 0.12, 0.08, 30, 150, 8), ink, 0.04)
+    else:  # neutral: a small straight closed mouth
+        cv.line([(-0.09, y + 0.01), (0.09, y + 0.01)], ink, 0.04)
 
 
 def _blush(cv: Canvas, ident: CharacterIdentity, expression: str) -> None:

@@ -195,6 +195,11 @@ COLOUR_MODIFIERS: dict[str, str] = {
 PORTRAIT_PHRASES = ("portrait", "shoulders up", "headshot", "bust", "close-up", "close up")
 FULLBODY_PHRASES = ("full body", "full-body", "head to toe", "full length", "full-length")
 
+# "gentle closed-mouth smile", "soft smile", "slight smile": the portrait anchor's face.
+_GENTLE_SMILE = re.compile(
+    r"\b(?:gentle|soft|slight|faint|closed-mouth)(?: closed-mouth)? smile\b|\bsmiling softly\b"
+)
+_HANDS_ON_HIPS = re.compile(r"\bhands? on (?:the |her |his |their )?hips\b|\bakimbo\b")
 _CLAUSE_SPLIT = re.compile(r"[,;.:()\n]|\b(?:and|with|over|under|plus|wearing|in)\b")
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _NOUN_WINDOW = 4  # how many words before a noun may describe it
@@ -332,7 +337,12 @@ def parse_prompt(prompt: str) -> PromptTraits:
     all_words = _words(text)
     _parse_style(all_words, traits)
     traits.expression = _parse_named(text, all_words, EXPRESSION_WORDS, "expression")
+    others = [w for w in all_words if w in EXPRESSION_WORDS and w not in ("smile", "smiling")]
+    if _GENTLE_SMILE.search(text) and not others:
+        traits.expression = "gentle"  # a soft closed-mouth smile is not the happy expression
     traits.pose = _parse_named(text, all_words, POSE_WORDS, "pose")
+    if _HANDS_ON_HIPS.search(text) and traits.pose in (None, "standing"):
+        traits.pose = "hands_on_hips"  # "standing pose, hands on hips": the arms decide
     if re.search(r"\bhands? (?:raised|up)\b|\braised hand\b", text) and traits.pose is None:
         traits.pose = "waving"
     if re.search(r"\bhand on (?:the |her |his |their )?chin\b", text) and traits.expression is None:
@@ -364,12 +374,17 @@ def _parse_style(words: list[str], traits: PromptTraits) -> None:
             traits.palette = word.split("-")[0]
 
 
-def _parse_named(text: str, words: list[str], table: dict[str, str], noun: str) -> str | None:
-    """Prefer an explicit "<name> expression"/"<name> pose"; else the first known word."""
+def _named(text: str, table: dict[str, str], noun: str) -> str | None:
+    """The value of an explicit "<name> expression"/"<name> pose", if the text has one."""
     for match in re.finditer(rf"\b([a-z-]+) {noun}\b", text):
         if match.group(1) in table:
             return table[match.group(1)]
-    return _first_in(words, table)
+    return None
+
+
+def _parse_named(text: str, words: list[str], table: dict[str, str], noun: str) -> str | None:
+    """Prefer an explicit "<name> expression"/"<name> pose"; else the first known word."""
+    return _named(text, table, noun) or _first_in(words, table)
 
 
 def parse_negative(negative_prompt: str | None) -> Exclusions:

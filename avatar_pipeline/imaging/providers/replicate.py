@@ -413,15 +413,6 @@ class ReplicateProvider(ImageProvider):
             await clients.http.aclose()
             await clients.api._async_client.aclose()
 
-    async def run_text(
-        self, model: str, model_input: dict[str, Any], *, timeout_s: float | None = None
-    ) -> Any:
-        """A language-model prediction (the scene writer's) with this provider's client,
-        retries and token handling; returns a ``replicate_text.TextPrediction``."""
-        from avatar_pipeline.imaging.providers.replicate_text import run_text_prediction
-
-        return await run_text_prediction(self, model, model_input, timeout_s=timeout_s)
-
     # -- one prediction ------------------------------------------------------------------------
 
     async def _run(
