@@ -4,10 +4,11 @@ Everything here is drawn in head units (radius ~1 around (0, 0)). Each of the ei
 expressions gets its own eyes, brows, mouth and marks, so they read apart at a glance:
 neutral (relaxed lids, straight closed mouth, eyes looking slightly aside, no blush), happy
 (^ ^ eyes, open smile, sparkles), shy (half-lidded side glance, blush lines), flustered
-(> < eyes, wavy mouth, heavy blush, sweat drop), sad (lowered lids, tears, gloom lines), angry (V brows, narrowed eyes, gritted teeth, vein mark), surprised (wide eyes,
-"O" mouth, shock lines), thinking (raised brow, upward glance, "..." thought bubble). The
-portrait anchor wears "gentle" (a soft closed-mouth smile, eyes to the viewer), so the neutral
-expression is never the anchor again.
+(> < eyes, wavy mouth, heavy blush, sweat drop), sad (lowered lids, tears, gloom lines), angry
+(V brows, narrowed eyes, gritted teeth, vein mark), surprised (wide eyes, "O" mouth, shock
+lines), thinking (raised brow, upward glance, "..." thought bubble). The portrait anchor wears
+"gentle" (a soft closed-mouth smile, eyes to the viewer), so the neutral expression is never
+the anchor again.
 """
 
 from __future__ import annotations
