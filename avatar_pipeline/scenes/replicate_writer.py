@@ -2,8 +2,9 @@
 
 It runs through the ImageService's Replicate plumbing
 (``replicate_text.run_text_prediction``: the same client, token handling, create retries,
-polling and cancel-on-timeout) under the same per-process and instance-wide limits as the image calls (``ProviderLimits``), so scene writing
-and scene drawing share Replicate's account budget.
+polling and cancel-on-timeout) under the same per-process and instance-wide limits as the
+image calls (``ProviderLimits``), so scene writing and scene drawing share Replicate's account
+budget.
 
 The model is asked for JSON (``{"scene": ..., "emotion": ..., "evidence": ...}``) with the
 emotion chosen from the kit's vocabulary. Language models wrap JSON in prose or code fences:
