@@ -151,6 +151,29 @@ def _invalidation_note(outcome: ReviewOutcome) -> str:
     )
 
 
+def _record(
+    session: Session,
+    kit: AvatarKit,
+    decision: str,
+    assets: list[AvatarAsset],
+    outcome: ReviewOutcome,
+    *,
+    decided_by: uuid.UUID | str | None,
+    note: str | None,
+) -> None:
+    """One review_decisions row per image a person decided on, listed in the outcome."""
+    for asset in assets:
+        row = record_decision(
+            session,
+            kit_id=kit.id,
+            decision=decision,
+            asset_id=asset.id,
+            decided_by=decided_by,
+            note=note,
+        )
+        outcome.decisions.append(str(row.id))
+
+
 def accept_candidate(
     session: Session,
     kit_id: uuid.UUID | str,
@@ -165,15 +188,7 @@ def accept_candidate(
     _writable(kit)
     outcome = ReviewOutcome(str(kit.id))
     _promote(session, kit, [asset], outcome)
-    decision = record_decision(
-        session,
-        kit_id=kit.id,
-        decision=ACCEPTED,
-        asset_id=asset.id,
-        decided_by=decided_by,
-        note=note,
-    )
-    outcome.decisions.append(str(decision.id))
+    _record(session, kit, ACCEPTED, [asset], outcome, decided_by=decided_by, note=note)
     slot = repo.slot_of(asset)
     outcome.message = f"{slot}: asset {asset.id} is now canonical." + _invalidation_note(outcome)
     return outcome
@@ -197,20 +212,13 @@ def reject_candidate(
         )
     asset.review_state = REJECTED
     session.flush()
-    decision = record_decision(
-        session,
-        kit_id=kit.id,
-        decision=REJECTED,
-        asset_id=asset.id,
-        decided_by=decided_by,
-        note=note,
-    )
-    return ReviewOutcome(
+    outcome = ReviewOutcome(
         str(kit.id),
         rejected=[str(asset.id)],
-        decisions=[str(decision.id)],
         message=f"{repo.slot_of(asset)}: asset {asset.id} rejected.",
     )
+    _record(session, kit, REJECTED, [asset], outcome, decided_by=decided_by, note=note)
+    return outcome
 
 
 def _set_rows(session: Session, kit: AvatarKit, candidate_set: str) -> list[AvatarAsset]:
@@ -245,16 +253,7 @@ def approve_candidate_set(
     outcome = ReviewOutcome(str(kit.id))
     _promote(session, kit, chosen, outcome)
     text = note or f"candidate set {candidate_set}"
-    for asset in chosen:
-        decision = record_decision(
-            session,
-            kit_id=kit.id,
-            decision=ACCEPTED,
-            asset_id=asset.id,
-            decided_by=decided_by,
-            note=text,
-        )
-        outcome.decisions.append(str(decision.id))
+    _record(session, kit, ACCEPTED, chosen, outcome, decided_by=decided_by, note=text)
     for asset in rows:
         if asset not in chosen:  # an older duplicate of a slot in the same set
             asset.review_state = None
@@ -283,15 +282,6 @@ def reject_candidate_set(
         asset.review_state = REJECTED
         outcome.rejected.append(str(asset.id))
     session.flush()
-    for asset in rows:
-        decision = record_decision(
-            session,
-            kit_id=kit.id,
-            decision=REJECTED,
-            asset_id=asset.id,
-            decided_by=decided_by,
-            note=text,
-        )
-        outcome.decisions.append(str(decision.id))
+    _record(session, kit, REJECTED, rows, outcome, decided_by=decided_by, note=text)
     outcome.message = f"candidate set {candidate_set}: {len(rows)} images rejected."
     return outcome
