@@ -10,15 +10,18 @@ the fleet index after any kit report. The report files are served by the API app
 import hashlib
 import math
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from avatar_pipeline.assets import groups
+from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY
 from avatar_pipeline.assets.kit_images import KIT_IMAGE_SPECS
-from avatar_pipeline.assets.partitions import kit_for_run, kit_partitions
+from avatar_pipeline.assets.partitions import KitRef, kit_for_run, kit_partitions, lookup_kit
 from avatar_pipeline.assets.score_metadata import fleet_url, kit_urls, url_metadata
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.candidates import candidates_by_slot, pending_candidate_sets
+from avatar_pipeline.catalog.kit_lookup import KitLookupError
 from avatar_pipeline.catalog.kit_state import kit_state_fingerprint, kit_state_fingerprints
 from avatar_pipeline.generation.reporting import write_fleet_report, write_kit_report_for
 from avatar_pipeline.resources import CatalogResource, ConsistencyResource, ObjectStoreResource
@@ -50,6 +53,9 @@ def public_base_url(object_store: ObjectStoreResource) -> str:
     partitions_def=kit_partitions,
     deps=[spec.key for spec in KIT_IMAGE_SPECS],
     kinds={"html"},
+    # the same policy as kit_images, so a fleet backfill writes each run's reports in that
+    # run (one more step) instead of one report run per kit afterwards
+    backfill_policy=FLEET_BACKFILL_POLICY,
 )
 def consistency_report(
     context: dg.AssetExecutionContext,
@@ -58,8 +64,23 @@ def consistency_report(
     consistency: ConsistencyResource,
 ) -> dg.MaterializeResult:
     """The kit's consistency report: every image with its scores against the thresholds, the
-    kit's status, and what waits for a person."""
+    kit's status, and what waits for a person. A run over several kits (a fleet backfill)
+    writes every kit's report, each partition with its own metadata."""
+    if context.has_partition_key_range and len(context.partition_keys) > 1:
+        return _reports_for_range(context, catalog, object_store, consistency)
     kit = kit_for_run(context, catalog)
+    return dg.MaterializeResult(metadata=_write_report(context, kit, catalog, object_store,
+                                                       consistency))  # fmt: skip
+
+
+def _write_report(
+    context: dg.AssetExecutionContext,
+    kit: KitRef,
+    catalog: CatalogResource,
+    object_store: ObjectStoreResource,
+    consistency: ConsistencyResource,
+) -> dict[str, Any]:
+    """Write one kit's report; its materialisation metadata."""
     with catalog.session() as session:
         state = kit_state_fingerprint(session, kit.id)  # before reading: a later change is seen
         slots = candidates_by_slot(session, kit.id)
@@ -68,7 +89,7 @@ def consistency_report(
         status = repo.get_kit(session, kit.id).status
     result = write_kit_report_for(kit.id, **report_args(catalog, object_store, consistency))
     urls = kit_urls(public_base_url(object_store), kit.id)
-    metadata = {
+    metadata: dict[str, Any] = {
         "kit_name": kit.name,
         "kit_id": kit.id,
         "kit_status": status,
@@ -87,7 +108,37 @@ def consistency_report(
         f"report for kit {kit.label()}: {status}, {result.canonical_slots} canonical, "
         f"{waiting} waiting for a person"
     )
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata
+
+
+def _reports_for_range(
+    context: dg.AssetExecutionContext,
+    catalog: CatalogResource,
+    object_store: ObjectStoreResource,
+    consistency: ConsistencyResource,
+) -> dg.MaterializeResult:
+    """Every kit's report of a run over several kit partitions. A partition that names no kit
+    is listed and fails the step after the others' reports are written."""
+    unknown: list[str] = []
+    written = 0
+    for key in context.partition_keys:
+        try:
+            with catalog.session() as session:
+                kit = lookup_kit(session, key)
+        except KitLookupError as exc:
+            unknown.append(f"{key}: {exc}")
+            continue
+        metadata = _write_report(context, kit, catalog, object_store, consistency)
+        context.add_asset_metadata(metadata, partition_key=key)
+        written += 1
+    if unknown:
+        raise dg.Failure(
+            description=f"{len(unknown)} partition(s) of this run name no kit; the other "
+            f"{written} reports are written.",
+            metadata={"unknown": dg.MetadataValue.md("\n".join(f"- {u}" for u in unknown))},
+            allow_retries=False,
+        )
+    return dg.MaterializeResult(metadata={"kits_in_run": written})
 
 
 @dg.asset(group_name=groups.REPORTS, deps=[consistency_report], kinds={"html"})

@@ -5,8 +5,9 @@ image assets over the kits' partitions. The Dagster daemon (``dagster dev`` or
 ``dagster-daemon run``) executes it under ``kit_images``' backfill policy: up to
 ``AVATAR_FLEET_KITS_PER_RUN`` kits (default 16) per run, each run producing its kits
 concurrently on one provider budget — 100 kits are a handful of runs, not 100 processes. Each
-kit's images show per partition in Dagster (materialisations); the kit reports follow (the
-report sensors, or ``avatar-pipeline report``).
+kit's images and its report show per partition in Dagster (materialisations); the report is a
+second step of the same run (a run stopped by a blocking check skips it, and
+``report_refresh_sensor`` writes those reports afterwards).
 
 ``--wait`` (or ``fleet status BACKFILL_ID``) shows kits done/total with a progress bar until the
 backfill ends; the exit status is 0 only if every kit succeeded.
@@ -69,6 +70,14 @@ def image_asset_keys() -> list[Any]:
     return [spec.key for spec in KIT_IMAGE_SPECS]
 
 
+def fleet_asset_keys() -> list[Any]:
+    """What a fleet backfill materialises per kit: its image assets and its report (the report
+    shares kit_images' backfill policy, so each run writes its own kits' reports)."""
+    import dagster as dg
+
+    return [*image_asset_keys(), dg.AssetKey(["consistency_report"])]
+
+
 def resolve_kits(session: Any, names: Sequence[str] | None, *, all_kits: bool) -> list[str]:
     """Kit ids to re-generate: the named kits (id or exact name), or every kit not archived."""
     from avatar_pipeline.catalog import repository as repo
@@ -96,7 +105,8 @@ def launch_fleet_backfill(
     trigger: str = FLEET_TRIGGER,
     title: str | None = None,
 ) -> str:
-    """Submit one asset backfill of every kit image asset over ``kit_ids``; returns its id.
+    """Submit one asset backfill of every kit image asset and the kit report over ``kit_ids``;
+    returns its id.
 
     The kits are claimed for intake first (so kit_sensor does not also start a new-kit run for
     one it has not seen yet) and their partitions added if missing.
@@ -122,7 +132,7 @@ def launch_fleet_backfill(
         backfill_id=backfill_id,
         asset_graph=defs.resolve_asset_graph(),
         partition_names=list(kit_ids),
-        asset_selection=image_asset_keys(),
+        asset_selection=fleet_asset_keys(),
         backfill_timestamp=get_current_timestamp(),
         # ahead of report and sensor runs in the run queue (measured: behind ~35 report runs a
         # fleet run waited 18 min for a slot)

@@ -21,6 +21,8 @@ from avatar_pipeline.resources import CatalogResource
 REPORT_KEY = dg.AssetKey(["consistency_report"])
 FLEET_KEY = dg.AssetKey(["fleet_consistency"])
 REFRESH_TRIGGER = "report-refresh"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
 
 def _recorded_state(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str:
@@ -39,10 +41,11 @@ def _recorded_state(instance: dg.DagsterInstance, key: dg.AssetKey, partition: s
 
 
 def _busy_kits(instance: dg.DagsterInstance) -> set[str]:
-    """Kit partitions with a kit or report run queued or in progress (their report follows)."""
+    """Kit partitions with a run queued or in progress that writes their report: a kit or
+    report run of one kit, or a run over a range of kits (a fleet backfill's runs carry
+    ``consistency_report`` for their kits)."""
     runs = instance.get_runs(
         filters=dg.RunsFilter(
-            job_name=None,
             statuses=[
                 dg.DagsterRunStatus.QUEUED,
                 dg.DagsterRunStatus.NOT_STARTED,
@@ -52,11 +55,18 @@ def _busy_kits(instance: dg.DagsterInstance) -> set[str]:
         )
     )
     jobs = {kit_job.name, kit_report_job.name}
-    return {
-        r.tags["dagster/partition"]
-        for r in runs
-        if r.job_name in jobs and "dagster/partition" in r.tags
-    }
+    busy: set[str] = set()
+    order: list[str] | None = None
+    for r in runs:
+        if r.job_name in jobs and "dagster/partition" in r.tags:
+            busy.add(r.tags["dagster/partition"])
+        start, end = r.tags.get(RANGE_START), r.tags.get(RANGE_END)
+        if start and end:
+            if order is None:
+                order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+            if start in order and end in order:
+                busy.update(order[order.index(start) : order.index(end) + 1])
+    return busy
 
 
 @dg.sensor(

@@ -17,8 +17,9 @@ uploads whose ``urls.get`` a prediction input may then reference.
 Outputs are drawn with Pillow, deterministically from the seed, at the requested aspect ratio:
 about ``megapixels`` (default one) in multiples of 16, or Kontext's resolution buckets for a
 Kontext model. An edit (any input image: ``input_image``, ``input_images``, ``image_input``)
-returns its first reference re-framed to the output size with a prompt-dependent local change, so
-that a consistency gate can pass on it, unless the prediction's version is in
+returns its first reference re-framed to the output size with a prompt-dependent local change inside
+the subject, in the subject's own colours (a new picture of the same subject, so a consistency gate
+can pass on it), unless the prediction's version is in
 ``unfaithful_versions`` (a regressed model that ignores its references).
 
 Faults are injected per create request, from a deterministic schedule (``schedule()``) or at a
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 from avatar_pipeline_tests.fakes import language_model
 
@@ -552,18 +553,40 @@ def _output_ext(model: str, model_input: dict[str, Any], fmt_override: str | Non
     return {"jpeg": "jpg"}.get(fmt, fmt)
 
 
+def _subject_box(image: Image.Image) -> tuple[int, int, int, int]:
+    """The box of what differs from the top-left corner's colour (the whole frame if nothing)."""
+    corner = image.getpixel((0, 0))
+    flat = Image.new("RGB", image.size, corner)
+    mask = ImageChops.difference(image, flat).convert("L").point(lambda v: 255 if v > 24 else 0)
+    return mask.getbbox() or (0, 0, image.width, image.height)
+
+
+def _distance(a: Any, b: Any) -> int:
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True))
+
+
 def _edited(reference: Image.Image, size: tuple[int, int], prompt: str, ext: str) -> bytes:
-    """An edit: the reference re-framed to ``size`` with a local change chosen by the prompt."""
+    """An edit: the reference re-framed to ``size`` with a local change chosen by the prompt.
+
+    Like a reference-based editor asked for another expression or pose, it keeps the subject
+    and its colours and redraws part of it: an ellipse (about a sixth of the subject's smaller
+    side) inside the subject's box, painted in a colour taken from the subject itself, at a
+    place chosen by the prompt (two prompts change two different places).
+    """
     image = reference.resize(size)
     rng = random.Random(prompt)
+    x0, y0, x1, y1 = _subject_box(image)
+    bw, bh = max(1, x1 - x0), max(1, y1 - y0)
+    cx = x0 + bw // 5 + rng.randrange(max(1, 3 * bw // 5))
+    cy = y0 + bh // 5 + rng.randrange(max(1, 3 * bh // 5))
+    corner, here = image.getpixel((0, 0)), image.getpixel((cx, cy))
+    colour = corner
+    for _ in range(64):  # a colour of the subject, other than the background's and the spot's
+        colour = image.getpixel((x0 + rng.randrange(bw), y0 + rng.randrange(bh)))
+        if min(_distance(colour, corner), _distance(colour, here)) > 48:
+            break
+    r = max(2, min(bw, bh) // 6)
     draw = ImageDraw.Draw(image)
-    w, h = size
-    cx, cy = (
-        w // 2 + rng.randrange(-w // 8, w // 8 + 1),
-        h // 2 + rng.randrange(-h // 8, h // 8 + 1),
-    )
-    r = max(2, min(w, h) // 6)
-    colour = tuple(rng.randrange(256) for _ in range(3))
     draw.ellipse((cx - r, cy - r // 2, cx + r, cy + r // 2), fill=colour)
     buffer = io.BytesIO()
     if ext == "png":

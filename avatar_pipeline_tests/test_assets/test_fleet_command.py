@@ -14,6 +14,7 @@ from avatar_pipeline.cli import main
 from avatar_pipeline.commands.fleet import (
     FleetError,
     FleetProgress,
+    fleet_asset_keys,
     fleet_progress,
     image_asset_keys,
     launch_fleet_backfill,
@@ -50,7 +51,10 @@ def test_regenerate_submits_one_backfill_of_every_image_of_the_kits(
         (akpk.asset_key, akpk.partition_key)
         for akpk in backfill.asset_backfill_data.target_subset.iterate_asset_partitions()
     }
-    assert targets == {(key, kit) for key in image_asset_keys() for kit in kits}
+    # every image asset and the kit's report, for every kit
+    assert targets == {(key, kit) for key in fleet_asset_keys() for kit in kits}
+    assert dg.AssetKey(["consistency_report"]) in fleet_asset_keys()
+    assert set(image_asset_keys()) < set(fleet_asset_keys())
     assert backfill.tags["avatar/trigger"] == "fleet-regenerate"
     assert backfill.tags["dagster/priority"] == "5"  # queued ahead of report runs
 

@@ -10,18 +10,22 @@ from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY
 from avatar_pipeline.assets.kit_images import kit_images
 from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
 from avatar_pipeline.assets.provider_models import provider_models
+from avatar_pipeline.assets.reports import STATE_KEY, consistency_report
 from avatar_pipeline.catalog import repository as repo
+from avatar_pipeline.catalog.kit_state import kit_state_fingerprints
+from avatar_pipeline.sensors.report_refresh import _busy_kits
 from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources, provider_calls
 
 SLOTS = ["anchor_portrait", "anchor_fullbody", "expressions/happy"]
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+REPORT = dg.AssetKey(["consistency_report"])
 
 
 def _range_run(resources, instance, first: str, last: str) -> dg.ExecuteInProcessResult:
-    selection = [dg.AssetKey(s.split("/")) for s in SLOTS]
+    selection = [dg.AssetKey(s.split("/")) for s in SLOTS] + [REPORT]
     return dg.materialize(
-        [provider_models, kit_images],
+        [provider_models, kit_images, consistency_report],
         instance=instance,
         resources=resources,
         selection=selection,
@@ -34,6 +38,8 @@ def _range_run(resources, instance, first: str, last: str) -> dg.ExecuteInProces
 def test_the_kit_asset_batches_kits_per_backfill_run() -> None:
     policy = kit_images.backfill_policy
     assert policy == FLEET_BACKFILL_POLICY
+    # the report shares the policy, so a fleet backfill writes reports in the same runs
+    assert consistency_report.backfill_policy == FLEET_BACKFILL_POLICY
     assert policy.max_partitions_per_run is not None and policy.max_partitions_per_run > 1
 
 
@@ -79,3 +85,41 @@ def test_a_multi_kit_run_materialises_each_kits_partitions(
     for evaluation in evaluations:
         kits = evaluation.metadata["kits"].value
         assert set(kits) == set(kit_ids[:3])
+
+    # the same run wrote each kit's report, recorded per kit partition with that kit's state
+    reports = {
+        r.partition_key: r.asset_materialization.metadata
+        for r in instance.fetch_materializations(REPORT, limit=100).records
+    }
+    assert set(reports) == set(kit_ids[:3])
+    for kit_id in kit_ids[:3]:
+        assert reports[kit_id]["kit_id"].value == kit_id
+        assert reports[kit_id][STATE_KEY].value
+        assert (Path(resources["consistency"].reports_dir) / kit_id).is_dir()
+    assert not (Path(resources["consistency"].reports_dir) / kit_ids[3]).exists()
+    with resources["catalog"].session() as session:
+        states = kit_state_fingerprints(session)
+    # nothing changed since: the report sensor finds these reports fresh
+    assert all(reports[k][STATE_KEY].value == states[k] for k in kit_ids[:3])
+
+
+def test_the_report_sensor_counts_every_kit_of_a_queued_range_run_as_busy(
+    instance: dg.DagsterInstance,
+) -> None:
+    kits = ["k1", "k2", "k3", "k4"]
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, kits)
+    instance.create_run_for_job(
+        dg.Definitions(jobs=[_noop_job]).resolve_job_def("noop"),
+        tags={RANGE_START: "k2", RANGE_END: "k3"},
+    )
+    assert _busy_kits(instance) == {"k2", "k3"}
+
+
+@dg.op
+def _noop() -> None:
+    pass
+
+
+@dg.job(name="noop")
+def _noop_job() -> None:
+    _noop()
