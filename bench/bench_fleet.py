@@ -262,6 +262,8 @@ def phase(
         "status": progress.status,
         "kits_done": len(progress.done),
         "kits_failed": len(progress.failed),
+        # images the gate rejected (not promoted; the run goes on): a WARN, not a failed run
+        "kits_with_a_rejected_image": len(progress.rejected),
         "runs": len(records),
         "failed_runs": sum(1 for r in records if r.dagster_run.status.value == "FAILURE"),
         "runs_stopped_only_by_the_gate": sum(
@@ -330,6 +332,12 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=2.0)
     parser.add_argument("--megapixels", type=float, default=0.25)
     parser.add_argument("--keep", action="store_true", help="keep the databases and files")
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="sample the daemon and every process it starts (run workers) with py-spy into FILE "
+        "(raw collapsed stacks; needs `pip install py-spy`); inflates wall times",
+    )
     args = parser.parse_args()
 
     from avatar_pipeline_tests.fakes.replicate_server import DEFAULT_TOKEN, FakeReplicateServer
@@ -373,8 +381,17 @@ def main() -> int:
         from avatar_pipeline.resources import resources_for_environment
 
         catalog = resources_for_environment()["catalog"]
+        command = [
+            str(ROOT / ".venv/bin/dagster-daemon"),
+            "run",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ]
+        if args.profile:
+            spy = [str(ROOT / ".venv/bin/py-spy"), "record", "--subprocesses", "-r", "25", "-f"]
+            command = [*spy, "raw", "-o", args.profile, "--", *command]
         daemon = subprocess.Popen(
-            [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+            command,
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -423,8 +440,13 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         sampler.stop()
+        if daemon is not None and args.profile:
+            os.kill(daemon.pid, signal.SIGINT)  # py-spy writes its file on SIGINT
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                daemon.wait(60)
         if daemon is not None:
-            os.killpg(daemon.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGTERM)
             try:
                 daemon.wait(20)
             except subprocess.TimeoutExpired:

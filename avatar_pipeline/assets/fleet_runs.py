@@ -15,7 +15,11 @@ What Dagster records per kit:
   those kits' partitions (the run then fails listing the others);
 - a check is one evaluation for the run: it passes when it passes for every kit, and its
   metadata lists every kit's verdict (Dagster checks of a multi-partition step are per step,
-  not per partition).
+  not per partition). A check that does not pass for some kits is a WARN naming them (and
+  ``rejected_kits`` in its metadata), not a blocking ERROR: the gate has already withheld
+  promotion kit by kit (a rejected image stays a failed candidate, the kit keeps its canonical
+  image), while a failed blocking check would skip the run's ``consistency_report`` step for
+  every kit of the run. A single-kit run keeps the blocking ERROR.
 
 A single kit is still an ordinary one-partition run (``kit_images`` itself).
 """
@@ -175,22 +179,32 @@ def _checks(
                     verdicts.setdefault(check_key, []).append((r, o, verdict))
     for check_key, rows in verdicts.items():
         failing = [(r, v) for r, _, v in rows if not v.passed]
-        worst = dg.AssetCheckSeverity.WARN
-        for _, v in failing:
-            if severity.get(v.verdict, dg.AssetCheckSeverity.ERROR) == dg.AssetCheckSeverity.ERROR:
-                worst = dg.AssetCheckSeverity.ERROR
+        rejected = [
+            r.label
+            for r, v in failing
+            if severity.get(v.verdict, dg.AssetCheckSeverity.ERROR) == dg.AssetCheckSeverity.ERROR
+        ]
         description = f"{len(rows) - len(failing)}/{len(rows)} kits pass"
         if failing:
             description += "; not passing: " + ", ".join(
                 f"{r.label} ({v.verdict})" for r, v in failing
             )
+        if rejected:
+            description += (
+                f". {len(rejected)} kit(s) had an image rejected: it was not promoted (their "
+                "previous canonical image stays), see each kit's report"
+            )
+        # WARN, not ERROR, even for a rejection: the gate already withheld promotion per kit,
+        # and a failed blocking check would stop every kit's report in this run, not just the
+        # rejected kits'. A single-kit run keeps the blocking ERROR (kit_images).
         yield dg.AssetCheckResult(
             asset_key=check_key.asset_key,
             check_name=check_key.name,
             passed=not failing,
-            severity=worst,
+            severity=dg.AssetCheckSeverity.WARN,
             description=description,
             metadata={
+                "rejected_kits": dg.MetadataValue.json(sorted(rejected)),
                 "kits": dg.MetadataValue.json(
                     {
                         r.partition_key: {

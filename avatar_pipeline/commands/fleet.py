@@ -43,6 +43,8 @@ class FleetProgress:
     failed: list[str] = field(default_factory=list)
     runs: int = 0
     failed_runs: int = 0
+    # kits (names) with an image the gate rejected (not promoted; read when the backfill ends)
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -58,6 +60,8 @@ class FleetProgress:
         finished = len(self.done) + len(self.failed)
         filled = round(width * finished / self.total) if self.total else width
         failed = f", {len(self.failed)} failed" if self.failed else ""
+        if self.rejected:
+            failed += f", {len(self.rejected)} with a rejected image"
         return (
             f"[{'#' * filled}{'.' * (width - filled)}] {finished}/{self.total} kits{failed} "
             f"({self.runs} runs, {self.status.lower()})"
@@ -168,7 +172,7 @@ def fleet_progress(instance: Any, backfill_id: str) -> FleetProgress:
             failed.add(akpk.partition_key)
     records = instance.get_run_records(dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
     done = sorted(k for k, n in targets.items() if k not in failed and finished.get(k, 0) >= n)
-    return FleetProgress(
+    progress = FleetProgress(
         backfill_id=backfill_id,
         status=backfill.status.value,
         total=len(targets),
@@ -177,6 +181,25 @@ def fleet_progress(instance: Any, backfill_id: str) -> FleetProgress:
         runs=len(records),
         failed_runs=sum(1 for r in records if r.dagster_run.status == dg.DagsterRunStatus.FAILURE),
     )
+    if progress.finished:
+        progress.rejected = rejected_kits(instance, [r.dagster_run.run_id for r in records])
+    return progress
+
+
+def rejected_kits(instance: Any, run_ids: Sequence[str]) -> list[str]:
+    """Kits whose image a multi-kit run's check rejected (its ``rejected_kits`` metadata)."""
+    import dagster as dg
+
+    names: set[str] = set()
+    for run_id in run_ids:
+        events = instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ).records
+        for record in events:
+            data = record.event_log_entry.dagster_event.event_specific_data
+            value = data.metadata.get("rejected_kits") if data is not None else None
+            names.update(getattr(value, "value", None) or [])
+    return sorted(names)
 
 
 def wait_for_backfill(
@@ -264,6 +287,8 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
             )
             for kit in progress.failed:
                 print(f"  failed: {kit}")
+            for kit in progress.rejected:
+                print(f"  an image rejected by the gate (not promoted; see its report): {kit}")
             return 0 if not progress.failed and progress.status != "FAILED" else 1
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)

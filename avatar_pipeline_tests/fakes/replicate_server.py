@@ -526,14 +526,24 @@ def _render(
     if reference is not None:
         return _edited(reference, (width, height), str(model_input.get("prompt")), ext), ext
     # A palette image: a real PNG of the right size that is cheap to encode and decode, so
-    # that many concurrent predictions do not make the fake itself the bottleneck.
+    # that many concurrent predictions do not make the fake itself the bottleneck. It shows one
+    # figure (body, head, hair, eyes) in seeded colours on a flat background, so that an edit
+    # of it has a subject to change.
     image = Image.new("P", (width, height), 0)
-    image.putpalette([rng.randrange(256) for _ in range(4 * 3)])
+    image.putpalette([rng.randrange(256) for _ in range(6 * 3)])
     draw = ImageDraw.Draw(image)
-    for colour in (1, 2, 3):
-        x, y = rng.randrange(width), rng.randrange(height)
-        r = rng.randrange(min(width, height) // 8, min(width, height) // 3)
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    side = min(width, height)
+    cx = width // 2 + rng.randrange(-side // 10, side // 10 + 1)
+    head = side // 7 + rng.randrange(side // 20 + 1)
+    top = height // 8 + rng.randrange(height // 16 + 1)
+    hy = top + head  # the head's centre
+    draw.ellipse((cx - 2 * head, hy + head // 2, cx + 2 * head, height + head), fill=1)  # body
+    draw.ellipse((cx - head, hy - head, cx + head, hy + head), fill=2)  # head
+    draw.chord((cx - head - 4, hy - head - 4, cx + head + 4, hy + head // 2), 180, 360, fill=3)
+    eye = max(2, head // 6)
+    for ex in (cx - head // 2, cx + head // 2):
+        draw.ellipse((ex - eye, hy + eye - eye, ex + eye, hy + 2 * eye), fill=4)
+    draw.ellipse((cx - 2 * eye, hy + head // 2, cx + 2 * eye, hy + head // 2 + eye), fill=5)
     if version and not version.endswith("0001" + "0" * 40):
         # another model version draws the same picture a little differently
         vr = random.Random(version)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +14,18 @@ from avatar_pipeline.assets.provider_models import provider_models
 from avatar_pipeline.assets.reports import STATE_KEY, consistency_report
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.kit_state import kit_state_fingerprints
+from avatar_pipeline.commands.fleet import rejected_kits
+from avatar_pipeline.imaging.providers.base import ImageProvider
+from avatar_pipeline.imaging.providers.offline import OfflineProvider
+from avatar_pipeline.imaging.types import EditRequest, ProviderResult
 from avatar_pipeline.sensors.report_refresh import _busy_kits
-from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources, provider_calls
+from avatar_pipeline_tests.pipeline_fixtures import (
+    CountingOfflineImageServiceResource,
+    CountingProvider,
+    create_kit,
+    make_resources,
+    provider_calls,
+)
 
 SLOTS = ["anchor_portrait", "anchor_fullbody", "expressions/happy"]
 RANGE_START = "dagster/asset_partition_range_start"
@@ -123,3 +134,82 @@ def _noop() -> None:
 @dg.job(name="noop")
 def _noop_job() -> None:
     _noop()
+
+
+class _CopyingProvider(CountingProvider):
+    """The offline provider, except that edits whose prompt names ``marker`` hand back their
+    first reference unchanged (a lazy model's copy)."""
+
+    def __init__(self, inner: ImageProvider, tag: str, marker: str):
+        super().__init__(inner, tag)
+        self.marker = marker
+
+    async def edit(self, request: EditRequest) -> ProviderResult:
+        result = await super().edit(request)
+        if self.marker in request.prompt and "happy" in request.prompt:
+            return replace(result, images=(request.reference_images[0],))
+        return result
+
+
+class _CopyingServiceResource(CountingOfflineImageServiceResource):
+    marker: str = ""
+
+    def build_provider(self) -> ImageProvider:
+        return _CopyingProvider(OfflineProvider(latency_seconds=0.0), self.tag, self.marker)
+
+
+def test_a_rejection_in_a_multi_kit_run_names_the_kit_and_every_report_is_still_written(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    resources = make_resources(
+        tmp_path,
+        image_service=_CopyingServiceResource(
+            cache_dir=str(tmp_path / "image_cache"), image_size=256, tag="fleet-copy",
+            marker="lazy-model-victim",
+        ),
+    )  # fmt: skip
+    kit_ids = [
+        create_kit(resources, "Fleet ok", character="Fleet ok"),
+        create_kit(
+            resources,
+            "Fleet copied",
+            character="Fleet copied",
+            appearance_prompt="lazy-model-victim, young man, short red hair, green hoodie",
+        ),
+    ]
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, kit_ids)
+    selection = [dg.AssetKey(["anchor_portrait"]), dg.AssetKey(["expressions", "happy"]), REPORT]
+    result = dg.materialize(
+        [provider_models, kit_images, consistency_report],
+        instance=instance,
+        resources=resources,
+        selection=selection,
+        tags={RANGE_START: kit_ids[0], RANGE_END: kit_ids[1]},
+        run_config={"ops": {"kit_images": {"config": {"trigger": "fleet"}}}},
+        raise_on_error=False,
+    )
+    # the run succeeds: the rejection is a WARN naming the kit, not a blocking ERROR
+    assert result.success, result.get_step_failure_events()
+    copy_checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "not_a_copy"
+        and e.event_specific_data.asset_key == dg.AssetKey(["expressions", "happy"])
+    ]
+    assert len(copy_checks) == 1
+    check = copy_checks[0]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["rejected_kits"].value == ["Fleet copied"]
+    assert "Fleet copied" in check.description and "not promoted" in check.description
+    # what `fleet regenerate --wait` lists at the end
+    assert rejected_kits(instance, [result.run_id]) == ["Fleet copied"]
+    # the copy is stored as a failed candidate, never promoted; the other kit's image is kept
+    with resources["catalog"].session() as session:
+        assert "expression:happy" not in repo.canonical_assets(session, kit_ids[1])
+        copied = [a for a in repo.list_assets(session, kit_ids[1]) if a.expression == "happy"]
+        assert copied and not any(a.is_canonical for a in copied)
+        assert any(a.expression == "happy" for a in repo.list_assets(session, kit_ids[0]))
+    # both kits' reports were written by the same run
+    reports = {r.partition_key for r in instance.fetch_materializations(REPORT, limit=10).records}
+    assert reports == set(kit_ids)
