@@ -72,9 +72,7 @@ def dagster_yaml(db: str) -> str:
     from sqlalchemy.engine import make_url
 
     url = make_url(ADMIN_URL)
-    return f"""\
-storage:
-  postgres:
+    pg = f"""\
     postgres_db:
       hostname: {url.host or "127.0.0.1"}
       port: {url.port or 5432}
@@ -82,7 +80,14 @@ storage:
       password: "{url.password or ""}"
       db_name: {db}
       scheme: postgresql+psycopg2
-run_coordinator:
+"""
+    storages = "".join(
+        f"{kind}_storage:\n  module: avatar_pipeline.instance_storage\n"
+        f"  class: PooledPostgres{cls}Storage\n  config:\n{pg}"
+        for kind, cls in (("run", "Run"), ("event_log", "EventLog"), ("schedule", "Schedule"))
+    )
+    return f"""\
+{storages}run_coordinator:
   module: dagster.core.run_coordinator
   class: QueuedRunCoordinator
   config:
