@@ -9,14 +9,17 @@ What it does, in one run (several minutes; not part of the test suite):
 2. Starts a real ``dagster-daemon run`` on the repository's workspace (the code location is
    configured through AVATAR_* variables: Replicate provider pointed at the fake server, 16
    calls in flight and 600 creates/minute as the instance-wide budget in the catalog).
-3. One kit: ``fleet`` backfill of 1 kit, then 32 kits: one backfill of 32 kits — exactly what
-   ``avatar-pipeline fleet regenerate`` submits — and waits for each to end.
+3. One kit, then 32 kits, each submitted exactly as ``avatar-pipeline fleet regenerate`` does
+   (``kit_job`` runs over ranges of at most 16 kit partitions, queued for the daemon; with
+   ``--backfill``, one asset backfill as ``fleet regenerate --backfill`` does), and waits for
+   each to end.
 4. Reports wall time against the provider-bound floor (creates / concurrency x latency, never
    below one kit's critical path of 3 layers x latency), failed runs, what the fake provider saw
    (most predictions processing at once, most creates in any minute), and each run worker's
    fixed cost (wall, CPU and peak RSS read from /proc, minus the kit step's own time).
 
-Usage: .venv/bin/python bench/bench_fleet.py [--kits 32] [--latency 2] [--keep]
+Usage: .venv/bin/python bench/bench_fleet.py [--kits 32] [--latency 2] [--keep] [--backfill]
+       [--profile FILE]
 """
 
 from __future__ import annotations
@@ -215,14 +218,30 @@ def seed_kits(catalog_url: str, n: int, prefix: str) -> list[str]:
 
 
 def phase(
-    instance: Any, catalog: Any, kit_ids: list[str], sampler: WorkerSampler, latency: float
+    instance: Any,
+    catalog: Any,
+    kit_ids: list[str],
+    sampler: WorkerSampler,
+    latency: float,
+    backfill: bool = False,
 ) -> dict[str, Any]:
     import dagster as dg
 
-    from avatar_pipeline.commands.fleet import launch_fleet_backfill, wait_for_backfill
+    from avatar_pipeline.commands.fleet import (
+        launch_fleet_backfill,
+        launch_fleet_runs,
+        wait_for_backfill,
+    )
 
     submitted = time.time()
-    backfill_id = launch_fleet_backfill(instance, catalog, kit_ids, title="bench")
+    if backfill:
+        backfill_id = launch_fleet_backfill(instance, catalog, kit_ids, title="bench")
+        run_filter = dg.RunsFilter(tags={"dagster/backfill": backfill_id})
+    else:  # what `avatar-pipeline fleet regenerate` does
+        backfill_id, _ = launch_fleet_runs(
+            instance, catalog, kit_ids, workspace=str(ROOT / "workspace.yaml")
+        )
+        run_filter = dg.RunsFilter(tags={"avatar/fleet": backfill_id})
     last = [""]
 
     def show(p: Any) -> None:
@@ -232,7 +251,7 @@ def phase(
             last[0] = line
 
     progress = wait_for_backfill(instance, backfill_id, poll_s=0.5, timeout_s=3600, show=show)
-    records = instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    records = instance.get_run_records(run_filter)
     starts = [r.start_time for r in records if r.start_time]
     ends = [r.end_time for r in records if r.end_time]
     created = [r.create_timestamp.timestamp() for r in records]
@@ -263,7 +282,8 @@ def phase(
         )
     return {
         "kits": len(kit_ids),
-        "backfill": backfill_id,
+        "fleet": backfill_id,
+        "submitted_as": "asset backfill" if backfill else "kit_job runs (fleet regenerate)",
         "status": progress.status,
         "kits_done": len(progress.done),
         "kits_failed": len(progress.failed),
@@ -338,6 +358,11 @@ def main() -> int:
     parser.add_argument("--megapixels", type=float, default=0.25)
     parser.add_argument("--keep", action="store_true", help="keep the databases and files")
     parser.add_argument(
+        "--backfill",
+        action="store_true",
+        help="submit asset backfills (fleet regenerate --backfill) instead of the runs",
+    )
+    parser.add_argument(
         "--profile",
         metavar="FILE",
         help="sample the daemon and every process it starts (run workers) with py-spy into FILE "
@@ -406,10 +431,12 @@ def main() -> int:
         results: dict[str, Any] = {}
         with dg.DagsterInstance.get() as instance:
             print(f"one kit ({args.latency:g} s per prediction):", flush=True)
-            results["one_kit"] = phase(instance, catalog, single, sampler, args.latency)
+            results["one_kit"] = phase(
+                instance, catalog, single, sampler, args.latency, args.backfill
+            )
             seen_before = fake.load_stats()["predictions"]
             print(f"{args.kits} kits:", flush=True)
-            results["fleet"] = phase(instance, catalog, fleet, sampler, args.latency)
+            results["fleet"] = phase(instance, catalog, fleet, sampler, args.latency, args.backfill)
         stats = fake.load_stats()
         results["provider"] = {
             **stats,

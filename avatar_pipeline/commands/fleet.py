@@ -1,16 +1,19 @@
-"""``avatar-pipeline fleet``: re-generate many kits as one Dagster backfill, and follow it.
+"""``avatar-pipeline fleet``: re-generate many kits, many kits per run, and follow them.
 
-``fleet regenerate (--kits KIT ... | --all) [--wait]`` submits an asset backfill of the kit
-image assets over the kits' partitions. The Dagster daemon (``dagster dev`` or
-``dagster-daemon run``) executes it under ``kit_images``' backfill policy: up to
-``AVATAR_FLEET_KITS_PER_RUN`` kits (default 16) per run, each run producing its kits
-concurrently on one provider budget — 100 kits are a handful of runs, not 100 processes. Each
-kit's images and its report show per partition in Dagster (materialisations); the report is a
-second step of the same run (a run stopped by a blocking check skips it, and
-``report_refresh_sensor`` writes those reports afterwards).
+``fleet regenerate (--kits KIT ... | --all) [--wait]`` cuts the kits (in partition order) into
+ranges of at most ``AVATAR_FLEET_KITS_PER_RUN`` consecutive kit partitions (default 16) and
+submits one ``kit_job`` run per range to the run queue (``commands.fleet_runs_launch``): the
+same runs an asset backfill would make under ``kit_images``' backfill policy, started by the
+daemon's run queue within a second instead of the backfill daemon's 30-second cadence.
+``--backfill`` submits the asset backfill instead (the shape a backfill launched in the UI
+has). Each run produces its kits concurrently on one provider budget (100 kits are a handful of
+runs, not 100 processes) and then writes their reports; each kit's images and report show per
+partition in Dagster. A gate rejection in a multi-kit run is a WARN naming the kit (see
+``assets.fleet_runs``).
 
-``--wait`` (or ``fleet status BACKFILL_ID``) shows kits done/total with a progress bar until the
-backfill ends; the exit status is 0 only if every kit succeeded.
+``--wait`` (or ``fleet status FLEET_ID``) shows kits done/total with a progress bar until the
+runs end, then the kits with an image the gate rejected; the exit status is 0 only if no run
+failed.
 """
 
 from __future__ import annotations
@@ -101,6 +104,103 @@ def resolve_kits(session: Any, names: Sequence[str] | None, *, all_kits: bool) -
     return list(dict.fromkeys(ids))
 
 
+def prepare_kits(instance: Any, catalog: Any, kit_ids: Sequence[str]) -> list[str]:
+    """Claim the kits for intake (so kit_sensor does not also start a new-kit run for one it
+    has not seen yet) and add their partitions if missing; the partition order."""
+    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+    from avatar_pipeline.catalog import kit_intake
+
+    if not kit_ids:
+        raise FleetError("no kits to re-generate")
+    with catalog.session() as session:
+        kit_intake.claim_kits(session, kit_ids, CLAIMANT)
+    known = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    missing = [k for k in dict.fromkeys(kit_ids) if k not in set(known)]
+    if missing:
+        instance.add_dynamic_partitions(KITS_PARTITION_NAME, missing)
+        known = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    return known
+
+
+def launch_fleet_runs(
+    instance: Any,
+    catalog: Any,
+    kit_ids: Sequence[str],
+    *,
+    trigger: str = FLEET_TRIGGER,
+    workspace: str | None = None,
+    per_run: int | None = None,
+) -> tuple[str, list[str]]:
+    """Submit the fleet as ``kit_job`` runs over ranges of kit partitions (see
+    ``commands.fleet_runs_launch``); returns (fleet id, run ids)."""
+    from avatar_pipeline.commands.fleet_runs_launch import kit_ranges, submit_fleet_runs
+
+    order = prepare_kits(instance, catalog, kit_ids)
+    ranges = kit_ranges(order, list(kit_ids), per_run or _kits_per_run())
+    return submit_fleet_runs(
+        instance,
+        ranges,
+        tags={"avatar/trigger": trigger, "dagster/priority": FLEET_RUN_PRIORITY},
+        run_config={"ops": {"kit_images": {"config": {"trigger": trigger}}}},
+        workspace=workspace,
+    )
+
+
+def fleet_run_progress(instance: Any, fleet_id: str) -> FleetProgress:
+    """Kits done/failed of a fleet submitted as runs: a run's kits are done when it succeeded,
+    failed when it failed or was canceled."""
+    import dagster as dg
+
+    from avatar_pipeline.commands.fleet_runs_launch import FLEET_SIZE_TAG, FLEET_TAG
+
+    records = instance.get_run_records(dg.RunsFilter(tags={FLEET_TAG: fleet_id}))
+    if not records:
+        raise FleetError(f"no fleet or backfill {fleet_id!r} on this Dagster instance")
+    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+
+    order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    done: list[str] = []
+    failed: list[str] = []
+    total = 0
+    ended = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+    for record in records:
+        run = record.dagster_run
+        kits = _run_kits(run.tags, order)
+        total += int(run.tags.get(FLEET_SIZE_TAG, len(kits)))
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            done += kits
+        elif run.status in ended:
+            failed += kits
+    finished = all(r.dagster_run.status in ended for r in records)
+    status = "COMPLETED_FAILED" if failed else "COMPLETED_SUCCESS"
+    if not finished:
+        status = "REQUESTED"
+    progress = FleetProgress(
+        backfill_id=fleet_id,
+        status=status,
+        total=total,
+        done=sorted(done),
+        failed=sorted(failed),
+        runs=len(records),
+        failed_runs=sum(1 for r in records if r.dagster_run.status == dg.DagsterRunStatus.FAILURE),
+    )
+    if finished:
+        progress.rejected = rejected_kits(instance, [r.dagster_run.run_id for r in records])
+    return progress
+
+
+def _run_kits(tags: Any, order: Sequence[str]) -> list[str]:
+    """The kits (partitions) a run covers: its partition, or every partition of its range."""
+    from avatar_pipeline.commands.fleet_runs_launch import RANGE_END, RANGE_START
+
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
+    start, end = tags.get(RANGE_START), tags.get(RANGE_END)
+    if start in order and end in order:
+        return list(order[order.index(start) : order.index(end) + 1])
+    return []
+
+
 def launch_fleet_backfill(
     instance: Any,
     catalog: Any,
@@ -119,18 +219,9 @@ def launch_fleet_backfill(
     from dagster._core.utils import make_new_backfill_id
     from dagster._time import get_current_timestamp
 
-    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
-    from avatar_pipeline.catalog import kit_intake
     from avatar_pipeline.definitions import defs
 
-    if not kit_ids:
-        raise FleetError("no kits to re-generate")
-    with catalog.session() as session:
-        kit_intake.claim_kits(session, kit_ids, CLAIMANT)
-    known = set(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
-    missing = [k for k in kit_ids if k not in known]
-    if missing:
-        instance.add_dynamic_partitions(KITS_PARTITION_NAME, missing)
+    prepare_kits(instance, catalog, kit_ids)
     backfill_id = make_new_backfill_id()
     backfill = PartitionBackfill.from_asset_partitions(
         backfill_id=backfill_id,
@@ -152,12 +243,13 @@ def launch_fleet_backfill(
 
 
 def fleet_progress(instance: Any, backfill_id: str) -> FleetProgress:
-    """Kits done/failed of a fleet backfill, from its asset backfill data and its runs."""
+    """Kits done/failed of a fleet: a backfill (from its asset backfill data and its runs) or a
+    fleet submitted as runs (``fleet_run_progress``)."""
     import dagster as dg
 
     backfill = instance.get_backfill(backfill_id)
     if backfill is None:
-        raise FleetError(f"no backfill {backfill_id!r} on this Dagster instance")
+        return fleet_run_progress(instance, backfill_id)
     data = backfill.asset_backfill_data
     targets: dict[str, int] = {}
     finished: dict[str, int] = {}
@@ -272,10 +364,22 @@ def cmd_fleet(settings: Settings, args: argparse.Namespace) -> int:
             catalog = resources_for_environment(settings)["catalog"]
             with catalog.session() as session:
                 kit_ids = resolve_kits(session, args.kits, all_kits=args.all)
-            backfill_id = launch_fleet_backfill(instance, catalog, kit_ids, trigger=args.trigger)
-            print(
-                f"backfill {backfill_id}: {len(kit_ids)} kits, up to {_kits_per_run()} kits per run"
-            )
+            if args.backfill:
+                backfill_id = launch_fleet_backfill(
+                    instance, catalog, kit_ids, trigger=args.trigger
+                )
+                print(
+                    f"backfill {backfill_id}: {len(kit_ids)} kits, up to {_kits_per_run()} kits "
+                    "per run (the backfill daemon starts them within 30 s)"
+                )
+            else:
+                backfill_id, run_ids = launch_fleet_runs(
+                    instance, catalog, kit_ids, trigger=args.trigger, workspace=args.workspace
+                )
+                print(
+                    f"fleet {backfill_id}: {len(kit_ids)} kits in {len(run_ids)} kit_job runs "
+                    f"(up to {_kits_per_run()} kits per run), queued"
+                )
             warning = _daemon_warning(instance)
             if warning:
                 print(warning, file=sys.stderr)
@@ -302,15 +406,28 @@ def _kits_per_run() -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[Settings, Any], int]]:
-    fleet = sub.add_parser("fleet", help="re-generate many kits as one backfill, with progress")
+    fleet = sub.add_parser("fleet", help="re-generate many kits, many per run, with progress")
     actions = fleet.add_subparsers(dest="action", required=True)
-    regen = actions.add_parser("regenerate", help="re-generate kits (a Dagster backfill)")
+    regen = actions.add_parser(
+        "regenerate", help="re-generate kits (kit_job runs over kit ranges, or a backfill)"
+    )
     regen.add_argument("--kits", nargs="+", metavar="KIT", help="kit ids or exact names")
     regen.add_argument("--all", action="store_true", help="every kit that is not archived")
     regen.add_argument("--trigger", default=FLEET_TRIGGER, help="recorded with every image")
     regen.add_argument("--wait", action="store_true", help="show progress until it ends")
     regen.add_argument("--poll", type=float, default=2.0, help="seconds between progress polls")
     regen.add_argument("--timeout", type=float, default=None, help="give up waiting after this")
-    status = actions.add_parser("status", help="kits done/total of a fleet backfill")
-    status.add_argument("backfill_id")
+    regen.add_argument(
+        "--backfill",
+        action="store_true",
+        help="submit one Dagster asset backfill instead of the runs (the backfill daemon picks "
+        "it up within 30 s)",
+    )
+    regen.add_argument(
+        "--workspace",
+        metavar="WORKSPACE_YAML",
+        help="the workspace the daemon serves (default: what `dagster dev` here loads)",
+    )
+    status = actions.add_parser("status", help="kits done/total of a fleet (or backfill)")
+    status.add_argument("backfill_id", metavar="FLEET_OR_BACKFILL_ID")
     return {"fleet": cmd_fleet}

@@ -18,9 +18,13 @@ from avatar_pipeline.commands.fleet import (
     fleet_progress,
     image_asset_keys,
     launch_fleet_backfill,
+    launch_fleet_runs,
     resolve_kits,
 )
+from avatar_pipeline.commands.fleet_runs_launch import kit_ranges
 from avatar_pipeline_tests.pipeline_fixtures import create_kit, make_resources
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_regenerate_submits_one_backfill_of_every_image_of_the_kits(
@@ -78,3 +82,53 @@ def test_the_command_needs_kits_and_says_so(
     assert "--kits" in capsys.readouterr().err
     assert main(["fleet", "regenerate", "--kits", "nobody"]) == 2
     assert "nobody" in capsys.readouterr().err
+
+
+def test_kit_ranges_follow_partition_order_and_break_at_kits_outside_the_fleet() -> None:
+    order = ["a", "b", "c", "d", "e", "f", "g"]
+    assert kit_ranges(order, ["c", "a", "b", "e", "f", "g"], 2) == [
+        ["a", "b"],
+        ["c"],  # d is not in the fleet: a range a..e would re-generate it too
+        ["e", "f"],
+        ["g"],
+    ]
+    assert kit_ranges(order, ["g", "f"], 16) == [["f", "g"]]
+    with pytest.raises(ValueError, match="zz"):
+        kit_ranges(order, ["a", "zz"], 16)
+
+
+def test_regenerate_queues_one_kit_job_run_per_range_of_kits(tmp_path: Path) -> None:
+    queued = {"run_coordinator": {"module": "dagster.core.run_coordinator",
+                                  "class": "QueuedRunCoordinator"}}  # fmt: skip
+    with dg.instance_for_test(overrides=queued) as instance:
+        resources = make_resources(tmp_path)
+        kits = [create_kit(resources, f"Ranged {n}", character=f"Ranged {n}") for n in range(5)]
+        fleet_id, run_ids = launch_fleet_runs(
+            instance, resources["catalog"], kits, workspace=str(ROOT / "workspace.yaml"), per_run=2
+        )
+        runs = [instance.get_run_by_id(r) for r in run_ids]
+        assert len(runs) == 3  # 2 + 2 + 1 kits (the last one an ordinary one-partition run)
+        order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+        covered: list[str] = []
+        for run in runs:
+            assert run.job_name == "kit_job" and run.status == dg.DagsterRunStatus.QUEUED
+            assert run.tags["avatar/fleet"] == fleet_id
+            assert run.tags["dagster/priority"] == "5"
+            assert run.remote_job_origin.location_name  # the daemon finds it by this name
+            start = run.tags.get("dagster/asset_partition_range_start")
+            end = run.tags.get("dagster/asset_partition_range_end")
+            if start is None:
+                covered.append(run.tags["dagster/partition"])
+            else:
+                covered += order[order.index(start) : order.index(end) + 1]
+        assert sorted(covered) == sorted(kits)  # every kit exactly once, nothing else
+        with resources["catalog"].session() as session:
+            assert set(kits) <= set(kit_intake.claims(session))  # kit_sensor leaves them alone
+        progress = fleet_progress(instance, fleet_id)
+        assert (progress.total, progress.done, progress.runs) == (5, [], len(runs))
+        assert progress.status == "REQUESTED"
+        for run in runs:  # the runs end (here: fail): the fleet is over, its kits failed
+            instance.report_run_failed(run)
+        progress = fleet_progress(instance, fleet_id)
+        assert progress.status == "COMPLETED_FAILED" and progress.failed == sorted(kits)
+        assert progress.finished and progress.failed_runs == len(runs)
