@@ -216,7 +216,9 @@ def test_adherence_ranks_the_intended_label(tiny_clip_checkpoint: str) -> None:
     )
     assert batch is not None
     assert batch[0][0] == rank
-    assert batch[0][1] == pytest.approx(probs)
+    # a batch of two goes through other float32 kernels than a batch of one, and the logit scale
+    # of 100 magnifies their last-bit differences
+    assert batch[0][1] == pytest.approx(probs, rel=1e-4, abs=1e-6)
 
 
 def test_adherence_rejects_a_label_outside_its_set(tiny_clip_checkpoint: str) -> None:
