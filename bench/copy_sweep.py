@@ -7,7 +7,10 @@ made with Pillow (exact, brightness and contrast +-5 %, 2 % shift, 2 % crop with
 rescaling, half size, blur radius 1 and 2, JPEG 80); honest edits are the offline provider's
 real expression/pose/full-body edits (as a kit run asks for them, compared with the primary
 anchor, every reference and the sibling expressions) and the eval set's other expressions and
-poses. Prints a markdown table.
+poses. Prints a markdown table, with the not-a-copy screen's largest coarse estimate per copy
+variant (it must stay far below ``copies.screen_margin()``: a copy estimated over the margin
+would not be measured at working size when another target is estimated closer) and how many
+honest edits had a target estimated under the margin.
 
     .venv/bin/python bench/copy_sweep.py [--offline 40] [--honest 40] [--eval 48] [--size 384]
 """

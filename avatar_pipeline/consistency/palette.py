@@ -1,7 +1,8 @@
 """The palette contract: the model sheet's colour callouts, and how far a candidate drifts.
 
 :func:`extract_palette` isolates the character on the primary anchor, clusters its pixels in
-CIELAB and names the key colours by where they sit on the figure:
+CIELAB (each distinct colour once, weighted by its pixel count) and names the key colours by
+where they sit on the figure:
 
 - ``hair``: the main colour of the top of the figure (the top 12 % of the character's box),
 - ``skin``: the main skin-like colour of the face band below it (warm hue, light enough),
@@ -15,6 +16,9 @@ actually shows in a meaningful area) and scores it with CIEDE2000. A callout dri
 ΔE exceeds ``max_delta_e`` (the eyes, small and closed in some expressions, get the looser
 ``PALETTE_MAX_DELTA_E_EYES`` scaled alike); the verdict names every drifted colour, e.g.
 ``hair ΔE 23 (#1b1a22 → #6b3b22)``.
+
+The isolation at ``PALETTE_WORKING_SIDE`` is memoised and shared with the not-a-copy check
+(``copies.isolation_of``): scoring a kit isolates each image once. Cost: bench/bench_copy_cost.py.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from avatar_pipeline.consistency.colour import ciede2000, lab_to_rgb, rgb_hex, rgb_to_lab
-from avatar_pipeline.consistency.isolation import Isolation, isolate
+from avatar_pipeline.consistency.copies import isolation_of
+from avatar_pipeline.consistency.isolation import Isolation
 
 PALETTE_SCHEMA = 1
 PALETTE_WORKING_SIDE = 192
@@ -196,36 +201,45 @@ class _Clusters:
     shares: np.ndarray  # K
 
 
-def _cluster(lab: np.ndarray, step: float = 5.0) -> _Clusters:
-    """Greedy clustering: quantise, then merge bins (most frequent first) within _MERGE_DELTA."""
+def _cluster(lab: np.ndarray, weights: np.ndarray | None = None, step: float = 5.0) -> _Clusters:
+    """Greedy clustering: quantise, then merge bins (most frequent first) within _MERGE_DELTA.
+
+    ``lab`` holds one row per pixel, or one per distinct colour with ``weights`` its pixel
+    count (the same clusters, shares and labels, computed once per colour).
+    """
+    w = np.ones(len(lab), dtype=np.int64) if weights is None else np.asarray(weights, np.int64)
     q = np.round(lab / step).astype(np.int64) + 512
     flat = (q[:, 0] * 1024 + q[:, 1]) * 1024 + q[:, 2]
-    keys, counts = np.unique(flat, return_counts=True)
+    keys, cell = np.unique(flat, return_inverse=True)
+    counts = np.bincount(cell, weights=w, minlength=len(keys)).astype(np.int64)
     uniq = np.stack([keys // (1024 * 1024), (keys // 1024) % 1024, keys % 1024], axis=1) - 512
     # the most frequent cells found the clusters; rare cells join them in the final assignment
     order = np.argsort(-counts, kind="stable")[:_MAX_SEED_CELLS]
-    centres: list[np.ndarray] = []
-    weights: list[float] = []
+    centres = np.zeros((len(order), 3), dtype=np.float64)
+    weights_of = np.zeros(len(order), dtype=np.float64)
+    k = 0
     for i in order:
         colour = uniq[i] * step
-        if centres:
-            d = np.sqrt(((np.asarray(centres) - colour) ** 2).sum(-1))
+        if k:
+            d = np.sqrt(((centres[:k] - colour) ** 2).sum(-1))
             j = int(d.argmin())
             if d[j] <= _MERGE_DELTA:
-                w = weights[j] + counts[i]
-                centres[j] = (centres[j] * weights[j] + colour * counts[i]) / w
-                weights[j] = w
+                total = weights_of[j] + counts[i]
+                centres[j] = (centres[j] * weights_of[j] + colour * counts[i]) / total
+                weights_of[j] = total
                 continue
-        centres.append(colour.astype(np.float64))
-        weights.append(float(counts[i]))
-    c = np.asarray(centres)
+        centres[k] = colour
+        weights_of[k] = float(counts[i])
+        k += 1
+    c = centres[:k]
     labels = np.sqrt(((lab[:, None, :] - c[None, :, :]) ** 2).sum(-1)).argmin(axis=1)
     # One refinement step: centres become the mean of their pixels.
-    sums = np.zeros_like(c)
-    np.add.at(sums, labels, lab)
-    n = np.bincount(labels, minlength=len(c))[:, None]
-    refined = np.where(n > 0, sums / np.maximum(n, 1), c)
-    shares = np.bincount(labels, minlength=len(c)) / max(len(labels), 1)
+    n = np.bincount(labels, weights=w, minlength=len(c))
+    sums = np.stack(
+        [np.bincount(labels, weights=w * lab[:, ch], minlength=len(c)) for ch in range(3)], axis=1
+    )
+    refined = np.where(n[:, None] > 0, sums / np.maximum(n, 1)[:, None], c)
+    shares = n / max(float(w.sum()), 1.0)
     return _Clusters(refined, labels, shares)
 
 
@@ -269,10 +283,18 @@ class _Named:
 
 def _name_colours(iso: Isolation) -> _Named:
     arr = np.asarray(iso.image, dtype=np.uint8)
-    lab_img = rgb_to_lab(arr)
     ys, xs = np.nonzero(iso.mask)
-    lab = lab_img[ys, xs]
-    clusters = _cluster(lab)
+    # the character has a few thousand distinct colours for ~20 000 pixels: convert and
+    # cluster each colour once, weighted by its pixel count
+    px = arr[ys, xs].astype(np.int32)
+    keys, inverse, counts = np.unique(
+        (px[:, 0] << 16) | (px[:, 1] << 8) | px[:, 2], return_inverse=True, return_counts=True
+    )
+    distinct = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.uint8)
+    distinct_lab = rgb_to_lab(distinct)
+    by_colour = _cluster(distinct_lab, counts)
+    lab = distinct_lab[inverse]
+    clusters = _Clusters(by_colour.centres, by_colour.labels[inverse], by_colour.shares)
     x0, y0, x1, y1 = iso.box
     height = max(1, y1 - y0)
     width = max(1, x1 - x0)
@@ -345,7 +367,7 @@ def palette_from_isolation(iso: Isolation) -> PaletteContract:
 
 def extract_palette(image_bytes: bytes) -> PaletteContract:
     """The palette contract of the character on ``image_bytes`` (the primary anchor)."""
-    return palette_from_isolation(isolate(image_bytes, working_side=PALETTE_WORKING_SIDE))
+    return palette_from_isolation(isolation_of(image_bytes, PALETTE_WORKING_SIDE))
 
 
 def compare_palette(
@@ -364,7 +386,7 @@ def compare_palette(
     if not isinstance(contract, PaletteContract):
         contract = PaletteContract.from_dict(contract)
     limit = PALETTE_MAX_DELTA_E if max_delta_e is None else float(max_delta_e)
-    iso = isolate(image_bytes, working_side=PALETTE_WORKING_SIDE)
+    iso = isolation_of(image_bytes, PALETTE_WORKING_SIDE)
     if not iso.found:
         return PaletteComparison((), limit, measured=False, notes=iso.notes)
     if not contract.colours:

@@ -154,8 +154,13 @@ class SweepResult:
 
     anchors: int = 0
     copies: dict[str, list[float]] = field(default_factory=dict)  # variant -> changed fractions
+    # variant -> the screen's coarse estimates of the same comparisons (find_copy measures a
+    # target at working size only when its estimate is below copies.screen_margin())
+    estimates: dict[str, list[float]] = field(default_factory=dict)
     caught: dict[str, int] = field(default_factory=dict)
     honest: list[tuple[str, str, float]] = field(default_factory=list)  # (anchor, kind, change)
+    # per honest edit, the smallest coarse estimate among its targets
+    honest_estimates: list[float] = field(default_factory=list)
     false_copies: list[tuple[str, str, float]] = field(default_factory=list)
     sibling_duplicates: int = 0
     sibling_duplicates_caught: int = 0
@@ -208,6 +213,7 @@ def sweep(
             verdict = find_copy(copy, [("primary anchor", image)], limit)
             assert verdict.closest is not None
             result.copies.setdefault(variant, []).append(verdict.closest.changed_fraction)
+            result.estimates.setdefault(variant, []).append(verdict.closest.coarse_fraction)
             result.caught[variant] = result.caught.get(variant, 0) + int(verdict.is_copy)
 
     def honest(name: str, kind: str, image: bytes, targets: list[tuple[str, bytes]]) -> None:
@@ -215,6 +221,7 @@ def sweep(
         assert verdict.closest is not None
         row = (name, kind, verdict.closest.changed_fraction)
         result.honest.append(row)
+        result.honest_estimates.append(min(c.coarse_fraction for c in verdict.comparisons))
         if verdict.is_copy:
             result.false_copies.append(row)
 
@@ -251,14 +258,25 @@ def sweep(
 
 
 def format_sweep(result: SweepResult) -> str:
+    from avatar_pipeline.consistency.copies import screen_margin
+
+    margin = screen_margin()
     lines = [
         f"anchors: {result.anchors}",
-        "| copy variant | caught | max changed share |",
-        "|---|---|---|",
+        "| copy variant | caught | max changed share | max coarse estimate |",
+        "|---|---|---|---|",
     ]
     for variant, values in result.copies.items():
+        estimate = max(result.estimates.get(variant, [float("nan")]))
         lines.append(
-            f"| {variant} | {result.caught[variant]}/{len(values)} | {100 * max(values):.2f} % |"
+            f"| {variant} | {result.caught[variant]}/{len(values)} | {100 * max(values):.2f} % "
+            f"| {100 * estimate:.2f} % |"
+        )
+    if result.estimates:
+        top = max(max(v) for v in result.estimates.values())
+        lines.append(
+            f"screen margin {100 * margin:.1f} %: the largest coarse estimate of a copy is "
+            f"{100 * top:.2f} % ({margin / max(top, 1e-9):.0f}x below it)"
         )
     lines.append(
         f"| duplicate among a kit's expressions (JPEG q80) | "
@@ -271,6 +289,13 @@ def format_sweep(result: SweepResult) -> str:
             f"({100 * result.false_copy_rate:.2f} %); smallest changes "
             + ", ".join(f"{100 * c:.2f} %" for c in changes[:5])
             + f"; median {100 * changes[len(changes) // 2]:.1f} %"
+        )
+        below = sum(e < margin for e in result.honest_estimates)
+        lines.append(
+            f"honest edits with a target whose coarse estimate is below the margin (measured "
+            f"precisely at working size): {below} of {len(result.honest_estimates)}; smallest "
+            f"estimates "
+            + ", ".join(f"{100 * e:.2f} %" for e in sorted(result.honest_estimates)[:5])
         )
     for name, kind, change in result.false_copies:
         lines.append(f"  false copy: {name} {kind} ({100 * change:.2f} % changed)")

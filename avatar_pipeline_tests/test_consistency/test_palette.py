@@ -113,3 +113,42 @@ def test_explicit_limit_and_unmeasured(contract: PaletteContract) -> None:
     blank = compare_palette(contract.as_dict(), buf.getvalue())
     assert not blank.measured and not blank.passed
     assert blank.verdict.startswith("palette not measured")
+
+
+def test_clustering_distinct_colours_with_counts_equals_clustering_every_pixel() -> None:
+    """The palette clusters each distinct colour once, weighted by its pixel count: the same
+    clusters, shares and per-pixel labels as clustering every pixel."""
+    from avatar_pipeline.consistency.palette import _cluster
+
+    with Image.open(io.BytesIO(_png(CHAR, "stripes"))) as img:
+        pixels = np.asarray(img.convert("RGB"), dtype=np.uint8).reshape(-1, 3)
+    distinct, inverse, counts = np.unique(pixels, axis=0, return_inverse=True, return_counts=True)
+    per_pixel = _cluster(rgb_to_lab(pixels))
+    per_colour = _cluster(rgb_to_lab(distinct), counts)
+    assert len(per_colour.centres) == len(per_pixel.centres) > 5
+    assert np.allclose(per_colour.centres, per_pixel.centres, atol=1e-9)
+    assert np.array_equal(per_colour.shares, per_pixel.shares)
+    assert np.array_equal(per_colour.labels[inverse.reshape(-1)], per_pixel.labels)
+
+
+def test_the_copy_and_palette_checks_isolate_each_image_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from avatar_pipeline.consistency import copies
+
+    calls: list[int] = []
+    real = copies.isolate
+
+    def counting(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(copies, "isolate", counting)
+    monkeypatch.setattr(copies, "_ISOLATIONS", type(copies._ISOLATIONS)())
+    monkeypatch.setattr(copies, "_PREPARED", type(copies._PREPARED)())
+    anchor = _png(CHAR, "stripes", seed=5)
+    candidate = _png(CHAR, "checks", seed=6, expression="happy")
+    contract = extract_palette(anchor)
+    copies.find_copy(candidate, [("primary anchor", anchor)])
+    assert compare_palette(contract, candidate).passed
+    assert len(calls) == 2
