@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from avatar_pipeline.consistency.embedders import PerceptualEmbedder, thresholds_for  # noqa: E402
 from avatar_pipeline.consistency.evaluation import (  # noqa: E402
     eer_threshold,
@@ -69,6 +71,13 @@ def main() -> int:
                       f"FRR {100 * (row.frr or 0):.1f} %")  # fmt: skip
         print()
     calib = [r for r in results if r.pair.extra.get("split") == "calib"]
+    calib_same = sorted(r.identity for r in calib if r.pair.same)
+    if len(calib_same) >= 3:
+        # the shipping rule (thresholds.py): the highest mark, to 3 decimals, that keeps the
+        # calibration FRR at 2 of its same-character pairs, i.e. just under the third-lowest
+        mark = np.floor(calib_same[2] * 1000) / 1000
+        print(f"calibration rule: third-lowest calib same score {calib_same[2]:.4f} -> mark "
+              f"{mark:.3f}")  # fmt: skip
     eer = eer_threshold([r.identity for r in calib], [bool(r.pair.same) for r in calib])
     if eer is not None:
         print(f"calibration split: EER threshold {eer.threshold:.3f} "
@@ -90,8 +99,6 @@ def _palette(pairs: list) -> None:
         worst = cmp.worst.delta_e if cmp.worst else 0.0
         by_kind.setdefault(("same " if p.same else "diff ") + p.kind, []).append(worst)
     print("\npalette: worst ΔE00 per pair (p5 / median / p95)")
-    import numpy as np
-
     for kind, values in sorted(by_kind.items()):
         v = np.asarray(values)
         print(f"  {kind:28} n={len(v):3}  {np.percentile(v, 5):5.1f} {np.median(v):5.1f} "

@@ -37,6 +37,7 @@ import dagster as dg
 from avatar_pipeline.assets.partitions import KitRef, lookup_kit
 from avatar_pipeline.catalog.kit_lookup import KitLookupError
 from avatar_pipeline.generation.outcomes import SlotOutcome, SlotStatus
+from avatar_pipeline.generation.scheduling import PriorityGate
 from avatar_pipeline.generation.slots import ALL_SLOTS
 
 
@@ -97,10 +98,14 @@ def produce_kits(
         + f"; {len(selected)} slots each"
     )
 
+    # one scoring gate for every kit of the run: anchors of all kits before expressions
+    scoring = PriorityGate(capacity=os.cpu_count() or 2)
+
     async def one(result: KitResult) -> None:
         if result.kit is None:
             return
         generator = make_generator(result.kit)
+        generator.scoring_gate = scoring
         try:
             if selected:
                 result.outcomes += await generator.run(result.kit.id, [s.name for s in selected])

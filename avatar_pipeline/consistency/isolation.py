@@ -13,10 +13,18 @@ border and removes what the border explains.
 2. A smooth quadratic model of the border (per Lab channel) explains gradients and vignettes
    whose centre colour never reaches the border; it is used only when it fits the border well.
 3. A pixel is background-like when it is within ``tolerance`` (ΔE76) of a background colour or
-   of the smooth model; the background is the background-like pixels connected to the border
-   zones. The character is the rest: the largest component (and any big one next to it), holes
+   of the smooth model, or when it lies next to such a pixel and its colour is a blend of two
+   background colours (the anti-aliased seams of checks, stripes and dots: without them a cell
+   the figure overlaps is cut off from the border by its own seams). The background is the
+   background-like pixels connected to the border zones.
+4. A flat, one-colour region of what is left that fills its bounding rectangle and borders the
+   background (a window pane, a picture the figure stands in front of or touches) is scenery and
+   is removed, with its frame; a rectangle inside the figure (a chest panel) borders no
+   background and stays.
+5. The character is the rest: the largest component (and any big one next to it), holes
    filled, specks removed. Scenery shapes that touch the border (hills, a ground band) are
-   background; a small detached shape (a sun) is dropped as a separate component.
+   background; a small detached shape (a sun) is dropped as a separate component. Known limit:
+   a hill or bench that does not reach the frame but touches the figure's feet stays.
 
 Work happens on a copy at most ``working_side`` pixels a side (default 128): isolating a
 1024 px image takes a few milliseconds. A segmentation model with weights on disk can be
@@ -38,6 +46,10 @@ from avatar_pipeline.consistency.colour import rgb_to_lab
 NEUTRAL_FILL: tuple[int, int, int] = (128, 128, 128)
 WORKING_SIDE = 128
 _SIDE_SHARE = 0.3
+_FLAT_EDGE_DE = 10.0  # ΔE76 between neighbours that bounds a flat region
+_RECTANGLE_MIN = 0.01  # flat rectangles smaller than this share of the frame are kept
+_RECTANGLE_FILL = 0.9  # a flat region filling this much of its box is a rectangle
+_RECTANGLE_OPEN = 0.25  # ... and scenery when this much of its surroundings is background
 Box = tuple[int, int, int, int]
 
 __all__ = [
@@ -193,6 +205,31 @@ def _min_distance(lab: np.ndarray, colours: np.ndarray, chunk: int = 64) -> np.n
     return np.sqrt(best)
 
 
+def _seams(lab: np.ndarray, like: np.ndarray, colours: np.ndarray, tolerance: float) -> np.ndarray:
+    """Anti-aliased seams between two background colours (the edges of checks, stripes, dots):
+    pixels next to the background whose colour is a blend of two background colours. Without
+    them a check cell that the figure overlaps is cut off from the border by its own seams."""
+    near = ndimage.binary_dilation(like) & ~like
+    ys, xs = np.nonzero(near)
+    palette = _unique_colours(colours, step=8.0)
+    if len(ys) == 0 or len(palette) < 2:
+        return np.zeros_like(like)
+    pix = lab[ys, xs]
+    best = np.full(len(pix), np.inf)
+    for i in range(len(palette) - 1):
+        a = palette[i]
+        d = palette[i + 1 :] - a  # (K, 3) segment directions
+        length2 = np.maximum((d**2).sum(-1), 1e-9)
+        rel = pix - a  # (N, 3)
+        t = np.clip(rel @ d.T / length2, 0.0, 1.0)  # (N, K)
+        closest = a + t[..., None] * d[None]  # (N, K, 3)
+        dist = np.sqrt(((pix[:, None, :] - closest) ** 2).sum(-1)).min(axis=1)
+        np.minimum(best, dist, out=best)
+    out = np.zeros_like(like)
+    out[ys[best <= tolerance], xs[best <= tolerance]] = True
+    return out
+
+
 def _unique_colours(lab: np.ndarray, step: float = 3.0) -> np.ndarray:
     """One representative per ``step``-sized Lab cell (first seen)."""
     q = np.round(lab / step).astype(np.int64) + 512
@@ -268,14 +305,18 @@ class BorderModelSegmenter:
                 residual = np.sqrt(((full @ coef - flat) ** 2).sum(-1))
                 like |= residual <= self.tolerance
                 notes.append("smooth background model used")
-        return like.reshape(h, w), zones, notes
+        like = like.reshape(h, w)
+        like |= _seams(lab, like, colours, self.tolerance)
+        return like, zones, notes
 
     def segment(self, image: Image.Image) -> np.ndarray:
         lab = rgb_to_lab(np.asarray(image.convert("RGB"), dtype=np.uint8))
         like, zones, _ = self.background_like(lab)
-        return self._foreground(like, zones)
+        return self._foreground(like, zones, lab)
 
-    def _foreground(self, like: np.ndarray, zones: list[np.ndarray]) -> np.ndarray:
+    def _foreground(
+        self, like: np.ndarray, zones: list[np.ndarray], lab: np.ndarray | None = None
+    ) -> np.ndarray:
         h, w = like.shape
         seeds = np.zeros((h, w), bool)
         for z in zones:
@@ -286,8 +327,41 @@ class BorderModelSegmenter:
         background_labels = background_labels[background_labels > 0]
         background = np.isin(labels, background_labels)
         fg = ~background
+        if lab is not None:
+            fg &= ~_flat_rectangles(fg, lab)
         fg = ndimage.binary_opening(fg, structure=np.ones((3, 3), bool))
         return _main_figure(fg)
+
+
+def _flat_rectangles(fg: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """Scenery the figure overlaps or touches that is one flat colour filling a rectangle (a
+    window pane, a picture, a sign) and borders the background: such regions of ``fg``. A
+    rectangle inside the figure (a chest panel) does not border the background and stays."""
+    h, w = fg.shape
+    diff_x = np.sqrt(((lab[:, 1:] - lab[:, :-1]) ** 2).sum(-1)) > _FLAT_EDGE_DE
+    diff_y = np.sqrt(((lab[1:] - lab[:-1]) ** 2).sum(-1)) > _FLAT_EDGE_DE
+    edge = np.zeros((h, w), bool)
+    edge[:, 1:] |= diff_x
+    edge[:, :-1] |= diff_x
+    edge[1:] |= diff_y
+    edge[:-1] |= diff_y
+    labels, count = ndimage.label(fg & ~edge)
+    out = np.zeros((h, w), bool)
+    if count == 0:
+        return out
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None or areas[i] < _RECTANGLE_MIN * h * w:
+            continue
+        rows, cols = sl
+        bh, bw = rows.stop - rows.start, cols.stop - cols.start
+        if min(bh, bw) < 6 or areas[i] < _RECTANGLE_FILL * bh * bw:
+            continue
+        region = labels == i
+        ring = ndimage.binary_dilation(region, iterations=5) & ~region
+        if (ring & ~fg).sum() >= _RECTANGLE_OPEN * ring.sum():
+            out |= ndimage.binary_dilation(region, iterations=2) & fg  # with its frame
+    return out
 
 
 def _main_figure(fg: np.ndarray) -> np.ndarray:

@@ -107,6 +107,8 @@ class KitGenerator:
         self.session_factory = session_factory
         self.store = store
         self.images = image_service
+        # shared by every kit of a multi-kit run (assets.fleet_runs); None: one per kit run
+        self.scoring_gate: PriorityGate | None = None
         self.embedder = embedder
         self.thresholds = thresholds
         self.options = options or GenerationOptions()
@@ -129,7 +131,7 @@ class KitGenerator:
         unknown = wanted - {s.name for s in ALL_SLOTS}
         if unknown:
             raise ValueError(f"unknown slots {sorted(unknown)}")
-        self._scoring = PriorityGate()
+        self._scoring = self.scoring_gate or PriorityGate()
 
         with session_scope(self.session_factory) as session:
             kit = repo.get_kit(session, uuid.UUID(kit_id))
@@ -235,7 +237,7 @@ class KitGenerator:
         and thresholds: no provider call, and canonical flags are left as they are."""
         wanted = set(slot_names)
         selected = [s for s in ALL_SLOTS if s.name in wanted]
-        self._scoring = PriorityGate()
+        self._scoring = self.scoring_gate or PriorityGate()
         with session_scope(self.session_factory) as session:
             kit = repo.get_kit(session, uuid.UUID(kit_id))
             stored = {}

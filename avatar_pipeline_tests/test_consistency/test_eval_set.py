@@ -4,9 +4,9 @@ The set is art this code did not shape: two independent drawing routines, random
 lighting and framing, hard negatives sharing hair and/or outfit colour (see
 bench/make_eval_set.py). Targets of issue 8 that the weight-free scorer meets are asserted as
 targets (or tighter, at the level measured); FAR and FRR, which it does not both meet on the
-full set (FAR 4.4 %, FRR 5.4 % at 0.828; targets 3 % / 5 %), are asserted at the level measured
-on this subset (FAR 2.5 %, FRR 5.0 %, bench/bench_gate.py, notes_gate_tune.md) so that a
-regression fails.
+full set (character-lab-head-v4 at 0.858: FAR 1.9 %, FRR 7.5 %; targets 3 % / 5 %), are asserted
+at the level measured on this subset (FAR 1.9 %, FRR 6.25 %, bench/bench_gate.py,
+.gl/notes_gate.md) so that a regression fails.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ def results():  # type: ignore[no-untyped-def]
 def test_identity_separates_characters(results) -> None:  # type: ignore[no-untyped-def]
     scores = [r.identity for r in results]
     labels = [bool(r.pair.same) for r in results]
-    assert roc_auc(scores, labels) >= 0.985  # measured 0.996 (full set 0.989; target 0.97)
+    assert roc_auc(scores, labels) >= 0.99  # measured 0.994 (full set 0.993; target 0.97)
     pos = [r.identity for r in results if r.pair.same]
     hard = [r.identity for r in results if r.pair.kind in HARD]
-    # measured 0.995 (full set 0.982; target 0.95)
-    assert roc_auc(pos + hard, [True] * len(pos) + [False] * len(hard)) >= 0.975
+    # measured 0.992 (full set 0.987; target 0.95)
+    assert roc_auc(pos + hard, [True] * len(pos) + [False] * len(hard)) >= 0.985
 
 
 def test_background_alone_never_changes_the_verdict(results) -> None:  # type: ignore[no-untyped-def]
@@ -55,11 +55,11 @@ def test_rates_at_the_shipped_threshold(results) -> None:  # type: ignore[no-unt
     threshold = thresholds_for(PerceptualEmbedder.info).identity_min
     rates = rates_at([r.identity for r in results], [bool(r.pair.same) for r in results], threshold)
     assert rates.frr is not None and rates.far is not None
-    # this subset: FRR 5.0 % (4/80), FAR 2.5 % (4/160); full set FRR 5.4 %, FAR 4.4 %
-    # (targets 5 % / 3 % not both met on the full set; see notes_gate_tune.md)
+    # this subset: FRR 6.25 % (5/80), FAR 1.9 % (3/160); full set FRR 7.5 %, FAR 1.9 %
+    # (targets 5 % / 3 %: FAR met, FRR not, on the full set; see .gl/notes_gate.md)
     assert rates.frr <= 0.0625
-    assert rates.far <= 0.03
+    assert rates.far <= 0.025
     others = [r for r in results if r.pair.kind == "other"]
     assert sum(r.identity >= threshold for r in others) / len(others) <= 0.03  # measured 2.1 %
     twins = [r for r in results if r.pair.kind == "hard_both"]
-    assert sum(r.identity >= threshold for r in twins) / len(twins) <= 0.25  # measured 18.8 %
+    assert sum(r.identity >= threshold for r in twins) / len(twins) <= 0.1875  # measured 12.5 %

@@ -75,14 +75,13 @@ def test_mask_matches_the_drawn_figure_on_every_background(kind: str) -> None:
         truth = _truth(figure, zoom, dx, dy, iso.mask.shape[0])
         scores.append((name, _iou(iso.mask, truth)))
     values = [s for _, s in scores]
-    if kind in ("flat", "stripes", "checks", "dots"):
-        assert min(values) >= 0.85, scores
+    if kind in ("flat", "gradient", "stripes", "checks", "dots"):
+        assert min(values) >= 0.85, scores  # measured min 0.87 (gradient 0.90; was 0.70)
     else:
         # Known limits, measured: a hill that touches the figure's feet but reaches the frame
-        # on one side only, or a window it overlaps, stays glued to the figure (IoU ~0.6-0.75
-        # for a small full-body figure);
-        # a gradient clipped by the lighting leaves a thin kink line that can touch the figure.
-        assert min(values) >= 0.55, scores
+        # on one side only stays glued to the figure (IoU 0.63 for a small full-body figure on
+        # sky_ground); a room's furniture next to the figure (room: 0.75).
+        assert min(values) >= 0.6, scores
         assert np.mean(values) >= 0.75, scores
 
 

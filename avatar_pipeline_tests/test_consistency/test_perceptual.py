@@ -86,7 +86,7 @@ def test_no_text_tower() -> None:
     assert not embedder.has_text_tower
     assert embedder.info.as_dict() == {
         "kind": "perceptual",
-        "model": "character-lab-head-v3",
+        "model": "character-lab-head-v4",
         "weights": "none",
     }
     assert adherence(embedder, character_png(1), "happy", ["happy", "sad"]) is None
@@ -142,3 +142,30 @@ def test_a_copy_of_the_anchor_fails_not_a_copy(kit: OfflineKit) -> None:
         assert score.is_copy and not score.checks["not_a_copy"]  # ...and is still refused
         assert not score.passed
     assert scores[0].copy_distance == 0
+
+
+def test_skin_hued_hair_is_not_taken_for_the_face() -> None:
+    """Red hair next to a pale face (both skin-like hues, touching through the hair's outline)
+    used to merge into one face blob, so the skin tone measured was partly the hair's; the face
+    is now bounded by colour edges and its tone is the drawn skin's."""
+    import random
+    from dataclasses import replace
+
+    from avatar_pipeline.consistency.embedders.perceptual import (
+        _SKIN_SIGMA,
+        _kernel,
+        character_features,
+    )
+    from avatar_pipeline.consistency.isolation import isolate
+    from avatar_pipeline_tests.eval_art import renderer_b
+    from avatar_pipeline_tests.eval_art.backgrounds import background
+    from avatar_pipeline_tests.eval_art.compose import place
+
+    skin = (240, 200, 185)
+    char = replace(renderer_b.random_character(random.Random(11)), hair=(200, 90, 100), skin=skin)
+    image = place(
+        renderer_b.render_b(char, framing="portrait", size=256), background("flat", 1, 256)
+    )
+    tone = character_features(isolate(image, working_side=128), image)["skin_tone"]
+    drawn = _kernel(np.array(skin[:2]) / sum(skin), _SKIN_SIGMA)
+    assert float(tone @ drawn) > 0.95  # the same tone (a mismatch is 0.36, unknown 0.6)
