@@ -47,14 +47,15 @@ class EmbeddingCache:
         path = self._path(key, sha, namespace)
         try:
             vector = np.load(path, allow_pickle=False)
-        except (FileNotFoundError, ValueError, OSError):
-            return None  # missing, or a torn/corrupt file: recompute and overwrite
+        except (FileNotFoundError, ValueError, OSError, EOFError):
+            return None  # missing, or an empty/corrupt file: recompute and overwrite
         return vector.astype(np.float32, copy=False)
 
     def put(self, key: str, sha: str, vector: np.ndarray, namespace: str = "") -> None:
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-        atomic_write(self._path(key, sha, namespace), buffer.getvalue())
+        # a cache: an entry lost in a power cut is recomputed, so no fsync per embedding
+        atomic_write(self._path(key, sha, namespace), buffer.getvalue(), durable=False)
 
     def describe(self, key: str, info: EmbedderInfo) -> None:
         """Write ``embedder.json`` once so a person can tell the folders apart."""

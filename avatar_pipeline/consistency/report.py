@@ -366,9 +366,11 @@ def write_kit_report(report: KitReport, out_dir: Path) -> ReportFiles:
     from avatar_pipeline.generation.upgrade_report import upgrade_links_html
 
     html = render_kit_html(report).replace("</body>", upgrade_links_html(folder) + "</body>", 1)
-    atomic_write(files.html, html.encode())
-    atomic_write(files.json, json.dumps(report.to_dict(), indent=2, sort_keys=True).encode())
-    atomic_write(files.contact_sheet_png, render_contact_sheet(report))
+    # reports are re-written from the catalog whenever they are stale: no fsync needed
+    atomic_write(files.html, html.encode(), durable=False)
+    payload = json.dumps(report.to_dict(), indent=2, sort_keys=True).encode()
+    atomic_write(files.json, payload, durable=False)
+    atomic_write(files.contact_sheet_png, render_contact_sheet(report), durable=False)
     return files
 
 

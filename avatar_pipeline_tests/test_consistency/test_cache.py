@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from avatar_pipeline.consistency.cache import CachedEmbedder, EmbeddingCache, embedder_key
 from avatar_pipeline.consistency.embedders import OpenClipEmbedder, PerceptualEmbedder
@@ -75,12 +76,13 @@ def test_clip_and_perceptual_embeddings_never_mix(
     assert all((cache_dir / f / "embedder.json").is_file() for f in folders)
 
 
-def test_a_corrupt_cache_file_is_recomputed(cache_dir: Path) -> None:
+@pytest.mark.parametrize("damage", [b"not a numpy file", b""])  # b"": lost in a power cut
+def test_a_corrupt_cache_file_is_recomputed(cache_dir: Path, damage: bytes) -> None:
     cached = CachedEmbedder(PerceptualEmbedder(), EmbeddingCache(cache_dir))
     image = character_png(8)
     expected = cached.embed_images([image])
     [stored] = list(cache_dir.glob("perceptual-*/*/*.npy"))
-    stored.write_bytes(b"not a numpy file")
+    stored.write_bytes(damage)
     again = CachedEmbedder(PerceptualEmbedder(), EmbeddingCache(cache_dir))
     np.testing.assert_allclose(again.embed_images([image]), expected)
     assert again.counters.images_embedded == 1
