@@ -9,6 +9,7 @@ the fleet index after any kit report. The report files are served by the API app
 
 import hashlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from avatar_pipeline.resources import CatalogResource, ConsistencyResource, Obje
 from avatar_pipeline.settings import get_settings
 
 STATE_KEY = "catalog_state"
+REPORT_THREADS = 2  # reports written at once in a run over several kits
 
 
 def report_args(
@@ -80,7 +82,19 @@ def _write_report(
     object_store: ObjectStoreResource,
     consistency: ConsistencyResource,
 ) -> dict[str, Any]:
-    """Write one kit's report; its materialisation metadata."""
+    """Write one kit's report and log it; its materialisation metadata."""
+    metadata, line = _report(kit, catalog, object_store, consistency)
+    context.log.info(line)
+    return metadata
+
+
+def _report(
+    kit: KitRef,
+    catalog: CatalogResource,
+    object_store: ObjectStoreResource,
+    consistency: ConsistencyResource,
+) -> tuple[dict[str, Any], str]:
+    """Write one kit's report (safe on a worker thread); (metadata, a line for the log)."""
     with catalog.session() as session:
         state = kit_state_fingerprint(session, kit.id)  # before reading: a later change is seen
         slots = candidates_by_slot(session, kit.id)
@@ -104,11 +118,11 @@ def _write_report(
     }
     if not math.isnan(result.min_identity):
         metadata["min_identity"] = dg.MetadataValue.float(result.min_identity)
-    context.log.info(
+    line = (
         f"report for kit {kit.label()}: {status}, {result.canonical_slots} canonical, "
         f"{waiting} waiting for a person"
     )
-    return metadata
+    return metadata, line
 
 
 def _reports_for_range(
@@ -120,25 +134,29 @@ def _reports_for_range(
     """Every kit's report of a run over several kit partitions. A partition that names no kit
     is listed and fails the step after the others' reports are written."""
     unknown: list[str] = []
-    written = 0
+    kits: list[tuple[str, KitRef]] = []
     for key in context.partition_keys:
         try:
             with catalog.session() as session:
-                kit = lookup_kit(session, key)
+                kits.append((key, lookup_kit(session, key)))
         except KitLookupError as exc:
             unknown.append(f"{key}: {exc}")
-            continue
-        metadata = _write_report(context, kit, catalog, object_store, consistency)
+    # the reports are independent; drawing contact sheets and thumbnails releases the GIL
+    with ThreadPoolExecutor(max_workers=REPORT_THREADS) as pool:
+        written = list(
+            pool.map(lambda item: _report(item[1], catalog, object_store, consistency), kits)
+        )
+    for (key, _), (metadata, line) in zip(kits, written, strict=True):
+        context.log.info(line)
         context.add_asset_metadata(metadata, partition_key=key)
-        written += 1
     if unknown:
         raise dg.Failure(
             description=f"{len(unknown)} partition(s) of this run name no kit; the other "
-            f"{written} reports are written.",
+            f"{len(written)} reports are written.",
             metadata={"unknown": dg.MetadataValue.md("\n".join(f"- {u}" for u in unknown))},
             allow_retries=False,
         )
-    return dg.MaterializeResult(metadata={"kits_in_run": written})
+    return dg.MaterializeResult(metadata={"kits_in_run": len(written)})
 
 
 @dg.asset(group_name=groups.REPORTS, deps=[consistency_report], kinds={"html"})
