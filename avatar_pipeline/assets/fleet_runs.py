@@ -21,7 +21,9 @@ What Dagster records per kit:
   image), while a failed blocking check would skip the run's ``consistency_report`` step for
   every kit of the run. A single-kit run keeps the blocking ERROR.
 
-A single kit is still an ordinary one-partition run (``kit_images`` itself).
+A single kit is still an ordinary one-partition run (``kit_images`` itself), unless the fleet
+command made it (tag ``avatar/fleet``): then it is a fleet run of one kit, with the semantics
+above.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def kits_per_run() -> int:
 
 
 FLEET_KITS_PER_RUN = kits_per_run()
+# Tag of every run of a fleet (``avatar-pipeline fleet regenerate``): such a run is a fleet run
+# even when it covers one kit (rejections are WARNs, the report is always written).
+FLEET_TAG = "avatar/fleet"
 FLEET_BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=FLEET_KITS_PER_RUN)
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 from pydantic import Field
 
 from avatar_pipeline.assets import groups
-from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY, produce_kits
+from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY, FLEET_TAG, produce_kits
 from avatar_pipeline.assets.kit_streaming import stream_outcomes
 from avatar_pipeline.assets.partitions import kit_for_run, kit_partitions
 from avatar_pipeline.assets.provider_models import (
@@ -243,7 +243,8 @@ def kit_images(
     consistency: ConsistencyResource,
 ):
     """Generate the selected slots of one kit, score them, and promote those that pass."""
-    if context.has_partition_key_range:  # fleet: a backfill run over several kits
+    # fleet: a run over several kits (a backfill or `fleet regenerate`), or a fleet run of one
+    if context.has_partition_key_range or FLEET_TAG in context.run.tags:
         yield from produce_kits(
             context,
             catalog=catalog,

@@ -23,7 +23,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-FLEET_TAG = "avatar/fleet"
+from avatar_pipeline.assets.fleet_runs import FLEET_TAG
+
 FLEET_SIZE_TAG = "avatar/fleet-kits"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"

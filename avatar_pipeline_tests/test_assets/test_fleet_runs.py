@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY
+from avatar_pipeline.assets.fleet_runs import FLEET_BACKFILL_POLICY, FLEET_TAG
 from avatar_pipeline.assets.kit_images import kit_images
 from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
 from avatar_pipeline.assets.provider_models import provider_models
@@ -213,3 +213,45 @@ def test_a_rejection_in_a_multi_kit_run_names_the_kit_and_every_report_is_still_
     # both kits' reports were written by the same run
     reports = {r.partition_key for r in instance.fetch_materializations(REPORT, limit=10).records}
     assert reports == set(kit_ids)
+
+
+def test_a_fleet_run_of_one_kit_warns_on_a_rejection_and_writes_the_report(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    resources = make_resources(
+        tmp_path,
+        image_service=_CopyingServiceResource(
+            cache_dir=str(tmp_path / "image_cache"), image_size=256, tag="fleet-one",
+            marker="lazy-model-victim",
+        ),
+    )  # fmt: skip
+    kit_id = create_kit(
+        resources,
+        "Fleet of one",
+        character="Fleet of one",
+        appearance_prompt="lazy-model-victim, young man, short red hair, green hoodie",
+    )
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
+    selection = [dg.AssetKey(["anchor_portrait"]), dg.AssetKey(["expressions", "happy"]), REPORT]
+    result = dg.materialize(
+        [provider_models, kit_images, consistency_report],
+        instance=instance,
+        resources=resources,
+        selection=selection,
+        partition_key=kit_id,
+        tags={FLEET_TAG: "fleet-1"},  # what `fleet regenerate` puts on a one-kit run
+        run_config={"ops": {"kit_images": {"config": {"trigger": "fleet"}}}},
+        raise_on_error=False,
+    )
+    assert result.success, result.get_step_failure_events()
+    (check,) = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.event_specific_data.check_name == "not_a_copy"
+        and e.event_specific_data.asset_key == dg.AssetKey(["expressions", "happy"])
+    ]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.metadata["rejected_kits"].value == ["Fleet of one"]
+    reports = {r.partition_key for r in instance.fetch_materializations(REPORT, limit=10).records}
+    assert reports == {kit_id}
