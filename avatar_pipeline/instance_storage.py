@@ -82,38 +82,28 @@ def _pool(storage: Any) -> None:
     old.dispose()
 
 
-class PooledPostgresRunStorage(PostgresRunStorage):
-    """``PostgresRunStorage`` with a per-process connection pool."""
+class _Pooled:
+    """Mixin: the dagster-postgres storage it precedes, with a pooled engine."""
+
+    _engine: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _pool(self)
 
     @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Any) -> Any:  # type: ignore[override]
+    def from_config_value(cls, inst_data: Any, config_value: Any) -> Any:
         return _from_config(cls, inst_data, config_value)
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+class PooledPostgresRunStorage(_Pooled, PostgresRunStorage):
+    """``PostgresRunStorage`` with a per-process connection pool."""
+
+
+class PooledPostgresEventLogStorage(_Pooled, PostgresEventLogStorage):
     """``PostgresEventLogStorage`` with a per-process connection pool (the event watcher keeps
     its own LISTEN connection, as before)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _pool(self)
 
-    @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Any) -> Any:  # type: ignore[override]
-        return _from_config(cls, inst_data, config_value)
-
-
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
+class PooledPostgresScheduleStorage(_Pooled, PostgresScheduleStorage):
     """``PostgresScheduleStorage`` with a per-process connection pool."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _pool(self)
-
-    @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Any) -> Any:  # type: ignore[override]
-        return _from_config(cls, inst_data, config_value)

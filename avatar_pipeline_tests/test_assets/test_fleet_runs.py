@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -158,47 +159,58 @@ class _CopyingServiceResource(CountingOfflineImageServiceResource):
         return _CopyingProvider(OfflineProvider(latency_seconds=0.0), self.tag, self.marker)
 
 
-def test_a_rejection_in_a_multi_kit_run_names_the_kit_and_every_report_is_still_written(
-    tmp_path: Path, instance: dg.DagsterInstance
-) -> None:
-    resources = make_resources(
-        tmp_path,
-        image_service=_CopyingServiceResource(
-            cache_dir=str(tmp_path / "image_cache"), image_size=256, tag="fleet-copy",
-            marker="lazy-model-victim",
-        ),
-    )  # fmt: skip
-    kit_ids = [
-        create_kit(resources, "Fleet ok", character="Fleet ok"),
-        create_kit(
-            resources,
-            "Fleet copied",
-            character="Fleet copied",
-            appearance_prompt="lazy-model-victim, young man, short red hair, green hoodie",
-        ),
-    ]
-    instance.add_dynamic_partitions(KITS_PARTITION_NAME, kit_ids)
-    selection = [dg.AssetKey(["anchor_portrait"]), dg.AssetKey(["expressions", "happy"]), REPORT]
-    result = dg.materialize(
+VICTIM = "lazy-model-victim"  # in a kit's appearance: its "happy" edit comes back a copy
+HAPPY = dg.AssetKey(["expressions", "happy"])
+
+
+def _copying_resources(tmp_path: Path, tag: str) -> dict:
+    service = _CopyingServiceResource(
+        cache_dir=str(tmp_path / "image_cache"), image_size=256, tag=tag, marker=VICTIM
+    )
+    return make_resources(tmp_path, image_service=service)
+
+
+def _victim(resources: dict, name: str) -> str:
+    appearance = f"{VICTIM}, young man, short red hair, green hoodie"
+    return create_kit(resources, name, character=name, appearance_prompt=appearance)
+
+
+def _run_happy(resources, instance, **kwargs: object) -> dg.ExecuteInProcessResult:
+    """The portrait, the happy expression and the report, as a fleet run (``kwargs``: the
+    partition key or the range tags)."""
+    return dg.materialize(
         [provider_models, kit_images, consistency_report],
         instance=instance,
         resources=resources,
-        selection=selection,
-        tags={RANGE_START: kit_ids[0], RANGE_END: kit_ids[1]},
+        selection=[dg.AssetKey(["anchor_portrait"]), HAPPY, REPORT],
         run_config={"ops": {"kit_images": {"config": {"trigger": "fleet"}}}},
         raise_on_error=False,
+        **kwargs,
     )
-    # the run succeeds: the rejection is a WARN naming the kit, not a blocking ERROR
-    assert result.success, result.get_step_failure_events()
-    copy_checks = [
+
+
+def _copy_check(result: dg.ExecuteInProcessResult) -> Any:
+    (check,) = [
         e.event_specific_data
         for e in result.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.event_specific_data.check_name == "not_a_copy"
-        and e.event_specific_data.asset_key == dg.AssetKey(["expressions", "happy"])
+        and e.event_specific_data.asset_key == HAPPY
     ]
-    assert len(copy_checks) == 1
-    check = copy_checks[0]
+    return check
+
+
+def test_a_rejection_in_a_multi_kit_run_names_the_kit_and_every_report_is_still_written(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    resources = _copying_resources(tmp_path, "fleet-copy")
+    kit_ids = [create_kit(resources, "Fleet ok", character="Fleet ok")]
+    kit_ids.append(_victim(resources, "Fleet copied"))
+    instance.add_dynamic_partitions(KITS_PARTITION_NAME, kit_ids)
+    result = _run_happy(resources, instance, tags={RANGE_START: kit_ids[0], RANGE_END: kit_ids[1]})
+    # the run succeeds: the rejection is a WARN naming the kit, not a blocking ERROR
+    assert result.success, result.get_step_failure_events()
+    check = _copy_check(result)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["rejected_kits"].value == ["Fleet copied"]
     assert "Fleet copied" in check.description and "not promoted" in check.description
@@ -218,39 +230,13 @@ def test_a_rejection_in_a_multi_kit_run_names_the_kit_and_every_report_is_still_
 def test_a_fleet_run_of_one_kit_warns_on_a_rejection_and_writes_the_report(
     tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
-    resources = make_resources(
-        tmp_path,
-        image_service=_CopyingServiceResource(
-            cache_dir=str(tmp_path / "image_cache"), image_size=256, tag="fleet-one",
-            marker="lazy-model-victim",
-        ),
-    )  # fmt: skip
-    kit_id = create_kit(
-        resources,
-        "Fleet of one",
-        character="Fleet of one",
-        appearance_prompt="lazy-model-victim, young man, short red hair, green hoodie",
-    )
+    resources = _copying_resources(tmp_path, "fleet-one")
+    kit_id = _victim(resources, "Fleet of one")
     instance.add_dynamic_partitions(KITS_PARTITION_NAME, [kit_id])
-    selection = [dg.AssetKey(["anchor_portrait"]), dg.AssetKey(["expressions", "happy"]), REPORT]
-    result = dg.materialize(
-        [provider_models, kit_images, consistency_report],
-        instance=instance,
-        resources=resources,
-        selection=selection,
-        partition_key=kit_id,
-        tags={FLEET_TAG: "fleet-1"},  # what `fleet regenerate` puts on a one-kit run
-        run_config={"ops": {"kit_images": {"config": {"trigger": "fleet"}}}},
-        raise_on_error=False,
-    )
+    # what `fleet regenerate` puts on a one-kit run: its partition and the fleet tag
+    result = _run_happy(resources, instance, partition_key=kit_id, tags={FLEET_TAG: "fleet-1"})
     assert result.success, result.get_step_failure_events()
-    (check,) = [
-        e.event_specific_data
-        for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        and e.event_specific_data.check_name == "not_a_copy"
-        and e.event_specific_data.asset_key == dg.AssetKey(["expressions", "happy"])
-    ]
+    check = _copy_check(result)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["rejected_kits"].value == ["Fleet of one"]
     reports = {r.partition_key for r in instance.fetch_materializations(REPORT, limit=10).records}
