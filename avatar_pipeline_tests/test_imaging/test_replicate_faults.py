@@ -221,8 +221,10 @@ async def test_fifty_edits_under_thirty_percent_mixed_faults(
     unexpected = [o for o in outcomes if not isinstance(o, ImageResponse | ImageServiceError)]
     assert not unexpected, unexpected  # no hang (TimeoutError) and no untyped error
     assert kinds["ImageResponse"] >= 20 and len(kinds) >= 3, kinds
-    creates_per_call = Counter(r.prompt for r in fake_replicate.creates())
-    assert len(creates_per_call) == 50
+    # a create whose body never fully arrived (the client gave up mid-request under load) has
+    # no prompt: the fake created nothing for it, so it is not a paid prediction
+    creates_per_call = Counter(r.prompt for r in fake_replicate.creates() if r.prompt)
+    assert set(creates_per_call) == {f"call-{i:02d}" for i in range(50)}
     assert max(creates_per_call.values()) <= max_retries + 1, creates_per_call.most_common(3)
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, ImageResponse):
