@@ -226,6 +226,6 @@ def _checks(
                         }
                         for r, o, v in rows
                     }
-                )
+                ),
             },
         )
