@@ -121,7 +121,10 @@ def fail_own_runs(instance: dg.DagsterInstance, reason: str) -> list[str]:
 
 
 def kits_in_progress(instance) -> set[str]:  # type: ignore[no-untyped-def]
+    """Kits a queued or running run covers (the sweep leaves their objects alone)."""
     import dagster as dg
+
+    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME, kits_of_run
 
     records = instance.get_run_records(
         filters=dg.RunsFilter(
@@ -134,8 +137,6 @@ def kits_in_progress(instance) -> set[str]:  # type: ignore[no-untyped-def]
             ]
         )
     )
-    return {
-        r.dagster_run.tags["dagster/partition"]
-        for r in records
-        if "dagster/partition" in r.dagster_run.tags
-    }
+    # a run over a range of kits (fleet, backfill) covers every kit of its range
+    order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
+    return {kit for r in records for kit in kits_of_run(r.dagster_run.tags, order)}

@@ -7,6 +7,7 @@ the run with a message that lists the matching kits, instead of a UUID-parsing t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,3 +100,18 @@ def _tag_run(context: Any, ref: KitRef) -> None:
             context.instance.add_run_tags(context.run_id, missing)
     except Exception as exc:  # a tag is a convenience; never fail a run for it
         context.log.debug(f"could not tag the run with the kit name: {exc}")
+
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def kits_of_run(tags: Any, order: Sequence[str]) -> list[str]:
+    """The kit partitions a run covers, from its tags: its partition, or every partition of its
+    range in the kits' partition ``order`` (a fleet or backfill run over several kits)."""
+    if "dagster/partition" in tags:
+        return [tags["dagster/partition"]]
+    start, end = tags.get(RANGE_START), tags.get(RANGE_END)
+    if start in order and end in order:
+        return list(order[order.index(start) : order.index(end) + 1])
+    return []

@@ -156,7 +156,7 @@ def fleet_run_progress(instance: Any, fleet_id: str) -> FleetProgress:
     records = instance.get_run_records(dg.RunsFilter(tags={FLEET_TAG: fleet_id}))
     if not records:
         raise FleetError(f"no fleet or backfill {fleet_id!r} on this Dagster instance")
-    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME
+    from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME, kits_of_run
 
     order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
     done: list[str] = []
@@ -165,7 +165,7 @@ def fleet_run_progress(instance: Any, fleet_id: str) -> FleetProgress:
     ended = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
     for record in records:
         run = record.dagster_run
-        kits = _run_kits(run.tags, order)
+        kits = kits_of_run(run.tags, order)
         total += int(run.tags.get(FLEET_SIZE_TAG, len(kits)))
         if run.status == dg.DagsterRunStatus.SUCCESS:
             done += kits
@@ -187,18 +187,6 @@ def fleet_run_progress(instance: Any, fleet_id: str) -> FleetProgress:
     if finished:
         progress.rejected = rejected_kits(instance, [r.dagster_run.run_id for r in records])
     return progress
-
-
-def _run_kits(tags: Any, order: Sequence[str]) -> list[str]:
-    """The kits (partitions) a run covers: its partition, or every partition of its range."""
-    from avatar_pipeline.commands.fleet_runs_launch import RANGE_END, RANGE_START
-
-    if "dagster/partition" in tags:
-        return [tags["dagster/partition"]]
-    start, end = tags.get(RANGE_START), tags.get(RANGE_END)
-    if start in order and end in order:
-        return list(order[order.index(start) : order.index(end) + 1])
-    return []
 
 
 def launch_fleet_backfill(

@@ -24,10 +24,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from avatar_pipeline.assets.fleet_runs import FLEET_TAG
+from avatar_pipeline.assets.partitions import RANGE_END, RANGE_START
 
 FLEET_SIZE_TAG = "avatar/fleet-kits"
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 KIT_JOB = "kit_job"
 
 __all__ = ["FLEET_TAG", "kit_ranges", "submit_fleet_runs"]

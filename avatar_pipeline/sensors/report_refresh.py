@@ -11,7 +11,12 @@ import json
 
 import dagster as dg
 
-from avatar_pipeline.assets.partitions import KITS_PARTITION_NAME, kit_tags
+from avatar_pipeline.assets.partitions import (
+    KITS_PARTITION_NAME,
+    RANGE_START,
+    kit_tags,
+    kits_of_run,
+)
 from avatar_pipeline.assets.reports import STATE_KEY, fleet_state
 from avatar_pipeline.catalog import repository as repo
 from avatar_pipeline.catalog.kit_state import kit_state_fingerprints
@@ -21,8 +26,6 @@ from avatar_pipeline.resources import CatalogResource
 REPORT_KEY = dg.AssetKey(["consistency_report"])
 FLEET_KEY = dg.AssetKey(["fleet_consistency"])
 REFRESH_TRIGGER = "report-refresh"
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def _recorded_state(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> str:
@@ -55,17 +58,11 @@ def _busy_kits(instance: dg.DagsterInstance) -> set[str]:
         )
     )
     jobs = {kit_job.name, kit_report_job.name}
+    order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
     busy: set[str] = set()
-    order: list[str] | None = None
     for r in runs:
-        if r.job_name in jobs and "dagster/partition" in r.tags:
-            busy.add(r.tags["dagster/partition"])
-        start, end = r.tags.get(RANGE_START), r.tags.get(RANGE_END)
-        if start and end:
-            if order is None:
-                order = list(instance.get_dynamic_partitions(KITS_PARTITION_NAME))
-            if start in order and end in order:
-                busy.update(order[order.index(start) : order.index(end) + 1])
+        if r.job_name in jobs or RANGE_START in r.tags:
+            busy.update(kits_of_run(r.tags, order))
     return busy
 
 

@@ -19,6 +19,7 @@ from avatar_pipeline.commands.fleet import rejected_kits
 from avatar_pipeline.imaging.providers.base import ImageProvider
 from avatar_pipeline.imaging.providers.offline import OfflineProvider
 from avatar_pipeline.imaging.types import EditRequest, ProviderResult
+from avatar_pipeline.run_hygiene import kits_in_progress
 from avatar_pipeline.sensors.report_refresh import _busy_kits
 from avatar_pipeline_tests.pipeline_fixtures import (
     CountingOfflineImageServiceResource,
@@ -125,6 +126,8 @@ def test_the_report_sensor_counts_every_kit_of_a_queued_range_run_as_busy(
         tags={RANGE_START: "k2", RANGE_END: "k3"},
     )
     assert _busy_kits(instance) == {"k2", "k3"}
+    # and the orphan sweep leaves the objects of every kit of the range alone
+    assert kits_in_progress(instance) == {"k2", "k3"}
 
 
 @dg.op
