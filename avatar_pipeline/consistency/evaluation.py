@@ -8,6 +8,10 @@ cosine of the configured embedder's embeddings of the two images.
 - FAR (false accept rate): share of different-character pairs whose score passes (>= t).
 - FRR (false reject rate): share of same-character pairs whose score fails (< t).
 - EER threshold: the threshold where FAR and FRR are closest (ties: the lower FAR).
+- Target threshold: the mark, on a 0.001 grid, that best meets a FAR and an FRR target at once
+  (the smallest max(FAR / far_target, FRR / frr_target); ties: the lower mark); its
+  generalisation is measured by leave-one-group-out cross-validation (each group, e.g. a family
+  of characters, is judged with the mark chosen on the other groups).
 """
 
 from __future__ import annotations
@@ -31,12 +35,14 @@ __all__ = [
     "PairScore",
     "Rates",
     "calibration_payload",
+    "cross_validated_rates",
     "eer_threshold",
     "rates_at",
     "read_pairs",
     "roc_auc",
     "score_pairs",
     "summarise",
+    "target_threshold",
 ]
 
 
@@ -195,6 +201,58 @@ def eer_threshold(scores: Sequence[float], labels: Sequence[bool]) -> Rates | No
         if gap < best_gap - 1e-12 or (abs(gap - best_gap) <= 1e-12 and r.far < best.far):
             best = r
     return best
+
+
+def target_threshold(
+    scores: Sequence[float],
+    labels: Sequence[bool],
+    far_target: float = 0.03,
+    frr_target: float = 0.05,
+) -> Rates | None:
+    """The mark (0.001 grid) minimising max(FAR / far_target, FRR / frr_target); ties: lower."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    if y.all() or (~y).all():
+        return None
+    marks = np.round(np.arange(np.floor(s.min() * 1000), np.ceil(s.max() * 1000) + 2) / 1000, 3)
+    far = (s[~y][:, None] >= marks).mean(axis=0)
+    frr = (s[y][:, None] < marks).mean(axis=0)
+    best = int(np.argmin(np.maximum(far / far_target, frr / frr_target)))
+    return rates_at(s, y, float(marks[best]))
+
+
+def cross_validated_rates(
+    scores: Sequence[float],
+    labels: Sequence[bool],
+    groups: Sequence[str],
+    far_target: float = 0.03,
+    frr_target: float = 0.05,
+) -> tuple[Rates, dict[str, float]]:
+    """Leave-one-group-out: each group's pairs judged at the target threshold of the others.
+
+    Returns the pooled rates (``threshold`` is the mean mark) and each group's mark."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=bool)
+    g = np.asarray(groups)
+    accepted = rejected = 0
+    marks: dict[str, float] = {}
+    for group in sorted(set(g.tolist())):
+        train, test = g != group, g == group
+        chosen = target_threshold(s[train], y[train], far_target, frr_target)
+        if chosen is None:
+            raise ValueError(f"without group {group!r} there are not both same and different pairs")
+        marks[group] = chosen.threshold
+        accepted += int((s[test & ~y] >= chosen.threshold).sum())
+        rejected += int((s[test & y] < chosen.threshold).sum())
+    n_same, n_diff = int(y.sum()), int((~y).sum())
+    pooled = Rates(
+        float(np.mean(list(marks.values()))),
+        accepted / n_diff if n_diff else None,
+        rejected / n_same if n_same else None,
+        n_same,
+        n_diff,
+    )
+    return pooled, marks
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ from avatar_pipeline import cli
 from avatar_pipeline.consistency.embedders import PerceptualEmbedder, thresholds_for
 from avatar_pipeline.consistency.evaluation import (
     PairsFileError,
+    cross_validated_rates,
     eer_threshold,
     rates_at,
     read_pairs,
     roc_auc,
+    target_threshold,
 )
 from avatar_pipeline_tests.eval_art import renderer_b
 from avatar_pipeline_tests.eval_art.backgrounds import background
@@ -47,6 +49,38 @@ def test_far_frr_and_equal_error_threshold() -> None:
     eer = eer_threshold(scores, labels)
     assert eer is not None and eer.far == eer.frr == 0.25
     assert 0.7 < eer.threshold <= 0.8 or 0.6 < eer.threshold < 0.7
+
+
+def test_target_threshold_meets_both_targets_where_it_can() -> None:
+    # 20 same pairs 0.80..0.99, 100 different pairs 0.50..0.89 (step 0.004)
+    same = [0.80 + 0.01 * i for i in range(20)]
+    different = [0.50 + 0.004 * i for i in range(100)]
+    scores, labels = same + different, [True] * 20 + [False] * 100
+    r = target_threshold(scores, labels, far_target=0.03, frr_target=0.05)
+    assert r is not None and r.far is not None and r.frr is not None
+    # by hand: at 0.880 FAR 2/100 and FRR 8/20; at 0.810 FRR 1/20 = 5 % but FAR 20 %; the
+    # best max(FAR/3 %, FRR/5 %) sits where both ratios cross, and no 0.001 mark does better
+    best = min(
+        max(rates_at(scores, labels, t / 1000).far / 0.03, rates_at(scores, labels, t / 1000).frr / 0.05)  # type: ignore[operator]
+        for t in range(400, 1001)
+    )
+    assert max(r.far / 0.03, r.frr / 0.05) == pytest.approx(best)
+    assert round(r.threshold, 3) == r.threshold
+    assert target_threshold([0.9, 0.8], [True, True]) is None
+
+
+def test_cross_validation_judges_each_group_with_the_others_mark() -> None:
+    # group "a" is separable at 0.7, group "b" at 0.4: a mark chosen on one misjudges the other
+    scores = [0.8, 0.75, 0.6, 0.65, 0.5, 0.45, 0.3, 0.35]
+    labels = [True, True, False, False, True, True, False, False]
+    groups = ["a", "a", "a", "a", "b", "b", "b", "b"]
+    pooled, marks = cross_validated_rates(scores, labels, groups)
+    assert set(marks) == {"a", "b"}
+    assert marks["a"] <= 0.45 and marks["b"] > 0.65  # each chosen on the other group
+    # "a" judged at b's low mark: both different pairs pass; "b" at a's high mark: both same fail
+    assert (pooled.far, pooled.frr) == (0.5, 0.5)
+    with pytest.raises(ValueError, match="group 'a'"):
+        cross_validated_rates([0.8, 0.2], [True, False], ["a", "b"])
 
 
 def _write(path: Path, char: renderer_b.CharacterB, kind: str, seed: int, **kw: object) -> None:

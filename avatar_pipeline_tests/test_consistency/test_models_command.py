@@ -130,7 +130,7 @@ def test_where_names_the_live_scorer(
     monkeypatch.delenv("AVATAR_CLIP_PRETRAINED", raising=False)
     assert cli.main(["where"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("identity scorer"))
-    assert "perceptual (character-lab-head-v4) [auto]" in line
+    assert "perceptual (character-lab-bust-v5) [auto]" in line
     assert "ViT-B-32/laion2b_s34b_b79k are not on this machine" in line and "models pull" in line
 
     monkeypatch.setenv("AVATAR_CLIP_MODEL", "tiny-test")

@@ -86,7 +86,7 @@ def test_no_text_tower() -> None:
     assert not embedder.has_text_tower
     assert embedder.info.as_dict() == {
         "kind": "perceptual",
-        "model": "character-lab-head-v4",
+        "model": "character-lab-bust-v5",
         "weights": "none",
     }
     assert adherence(embedder, character_png(1), "happy", ["happy", "sad"]) is None
