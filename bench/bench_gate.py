@@ -109,7 +109,7 @@ def _choice(results: list) -> None:
         pooled, marks = cross_validated_rates(scores, labels, groups)
         print(f"{name} ({len(marks)} folds, marks {min(marks.values()):.3f}-"
               f"{max(marks.values()):.3f}): FAR {100 * (pooled.far or 0):.1f} %, "
-              f"FRR {100 * (pooled.frr or 0):.1f} % on pairs whose mark they did not set")  # fmt: skip
+              f"FRR {100 * (pooled.frr or 0):.1f} % on pairs outside the fold")  # fmt: skip
 
 
 def _palette(pairs: list) -> None:

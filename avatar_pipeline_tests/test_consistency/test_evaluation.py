@@ -60,10 +60,8 @@ def test_target_threshold_meets_both_targets_where_it_can() -> None:
     assert r is not None and r.far is not None and r.frr is not None
     # by hand: at 0.880 FAR 2/100 and FRR 8/20; at 0.810 FRR 1/20 = 5 % but FAR 20 %; the
     # best max(FAR/3 %, FRR/5 %) sits where both ratios cross, and no 0.001 mark does better
-    best = min(
-        max(rates_at(scores, labels, t / 1000).far / 0.03, rates_at(scores, labels, t / 1000).frr / 0.05)  # type: ignore[operator]
-        for t in range(400, 1001)
-    )
+    grid = [rates_at(scores, labels, t / 1000) for t in range(400, 1001)]
+    best = min(max(g.far / 0.03, g.frr / 0.05) for g in grid)  # type: ignore[operator]
     assert max(r.far / 0.03, r.frr / 0.05) == pytest.approx(best)
     assert round(r.threshold, 3) == r.threshold
     assert target_threshold([0.9, 0.8], [True, True]) is None

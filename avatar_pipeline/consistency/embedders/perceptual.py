@@ -33,11 +33,12 @@ describe the same head at the same scale. Blocks, each L2-normalised and scaled 
   are embedded with 1024 random Fourier features, so their block cosine is a Gaussian of the
   chromaticity distance (sigma 0.016 for skin: the same character's full-body poses measure
   their skin within 0.011 of the portrait's at the median, other characters 0.035; 0.03 for
-  eyes): near 1 for the same tone, near 0 for another one, however small the eyes. The eyes' colour is the dominant vivid chromaticity
-  (hair and skin colours excluded) in the eye rows of the face box, found separately in its left
-  and right halves: it is measured only when the two agree (eyes come in pairs; blush, a tear or
-  a hand do not). A face or eyes not found (closed eyes) give an "unknown" vector whose cosine
-  with any colour is ``_UNKNOWN`` (0.6): unknown costs less than a mismatch (0.36).
+  eyes): near 1 for the same tone, near 0 for another one, however small the eyes. The eyes'
+  colour is the dominant vivid chromaticity (hair and skin colours excluded) in the eye rows
+  of the face box, found separately in its left and right halves: it is measured only when
+  the two agree (eyes come in pairs; blush, a tear or a hand do not). A face or eyes not
+  found (closed eyes) give an "unknown" vector whose cosine with any colour is ``_UNKNOWN``
+  (0.6): unknown costs less than a mismatch (0.36).
 
 On bench/eval_set (bench/bench_gate.py) this version (``character-lab-bust-v5``) has ROC AUC
 0.993 over all pairs and 0.988 against hard negatives, FAR 2.5 % and FRR 4.6 % at 0.858 (v4:
