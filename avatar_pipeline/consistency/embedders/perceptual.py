@@ -40,14 +40,14 @@ describe the same head at the same scale. Blocks, each L2-normalised and scaled 
   found (closed eyes) give an "unknown" vector whose cosine with any colour is ``_UNKNOWN``
   (0.6): unknown costs less than a mismatch (0.36).
 
-On bench/eval_set (bench/bench_gate.py) this version (``character-lab-bust-v5``) has ROC AUC
-0.993 over all pairs and 0.988 against hard negatives, FAR 2.5 % and FRR 4.6 % at 0.858 (v4:
-FRR 7.5 %, FAR 1.9 %; the bust, the skin sigma and 4x the random features are what changed); a
-weight-free colour scorer stays short of CLIP on full-body poses where the eyes are a few pixels
-or closed (9 % of them fail at the shipped mark). No text tower: expression adherence cannot be
-scored with it. Block weights are v3's (chosen on the calibration split of bench/eval_set;
-re-searching them did worse in leave-one-family-out cross-validation); thresholds.py has how the
-mark was chosen and what it is worth on families it did not see.
+On bench/eval_set (bench/bench_gate.py) this version (``character-lab-bust-v5``) has ROC AUC 0.994
+over all pairs and 0.990 against hard negatives, FAR 2.5 % and FRR 4.2 % at 0.858 (v4: FRR 7.5 %,
+FAR 1.9 %; the bust, the skin sigma, 4x the random features and a minimum face size are what
+changed); a weight-free colour scorer stays short of CLIP on full-body poses where the eyes are a
+few pixels or closed (8 % of them fail at the shipped mark). No text tower: expression adherence
+cannot be scored with it. Block weights are v3's (chosen on the calibration split of
+bench/eval_set; re-searching them did worse in leave-one-family-out cross-validation);
+thresholds.py has how the mark was chosen and what it is worth on families it did not see.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ _FACE_SEARCH = 0.6  # the face is looked for in this upper part of the figure
 _EDGE_DE = 10.0  # ΔE76 between neighbours that counts as a colour edge
 _FACE_SIDE = 160  # the face is searched on a crop of about this many pixels
 _FACE_ELONGATION = 2.5  # a face region is at most this much taller than wide
+_FACE_MIN = 0.04  # a face is at least this share of the figure's height (a cheek, a neck are not)
 _WORKING_SIDE = 128
 _HEAD_FACE_WIDTH = 40  # the face's width in pixels on the head crop
 _KERNEL_DIM = 1024  # random Fourier features: kernel error about 1/sqrt(dim)
@@ -181,7 +182,9 @@ def _skin_regions(
     return labels, count
 
 
-def _best_face(labels: np.ndarray, count: int, tall: bool = False) -> tuple[Box, int] | None:
+def _best_face(
+    labels: np.ndarray, count: int, tall: bool = False, min_side: float = 0.0
+) -> tuple[Box, int] | None:
     """(box, number of eye/mouth-like holes) of the most face-like region: large, solid, with
     small holes (eyes, mouth), near-square."""
     if count == 0:
@@ -194,6 +197,8 @@ def _best_face(labels: np.ndarray, count: int, tall: bool = False) -> tuple[Box,
         if sl is None or area < 0.15 * float(areas.max()) or area < 6:
             continue
         rows, cols = sl
+        if min(rows.stop - rows.start, cols.stop - cols.start) < min_side:
+            continue  # far too small for this figure's face: a cheek, a neck, a hand
         if tall and (
             rows.start + rows.stop > 1.4 * labels.shape[0]  # centre low: the torso
             or (
@@ -255,9 +260,10 @@ def find_face(
     mask = np.asarray(mask_img.resize(size, Image.Resampling.BILINEAR)) >= 128
     lab = rgb_to_lab(np.asarray(region, dtype=np.uint8))
     tall = (y1 - y0) > 2 * (x1 - x0)  # a full body: its face is far above the crop's bottom
-    found, pale = _best_face(*_skin_regions(lab, mask), tall), False
+    min_side = _FACE_MIN * (y1 - y0) * size[1] / max(1, ys1 - y0)
+    found, pale = _best_face(*_skin_regions(lab, mask), tall, min_side), False
     if found is None or found[1] == 0:
-        found_pale = _best_face(*_skin_regions(lab, mask, pale=True), tall)
+        found_pale = _best_face(*_skin_regions(lab, mask, pale=True), tall, min_side)
         # a pale candidate replaces a warm one only at or above it (a white shirt is lower)
         if (
             found_pale is not None
