@@ -3,8 +3,12 @@
 ``consistency pairs FILE.csv`` scores rows ``anchor,other[,same]`` (paths relative to the CSV)
 with the configured embedder and writes CSV to stdout (``anchor,other,identity,verdict`` plus
 ``same`` and any extra columns); with ``same`` labels it prints ROC AUC, FAR/FRR at the
-configured threshold and the equal-error threshold to stderr. ``--calibrate OUT`` writes that
-threshold as a thresholds file (point ``AVATAR_THRESHOLDS_FILE`` at it).
+configured threshold, the equal-error threshold and the threshold that best meets a FAR and an
+FRR target at once (``--far-target``/``--frr-target``, default 3 % / 5 %: the rule the shipped
+weight-free mark was chosen by) to stderr; with a ``group`` column (e.g. a family of characters,
+an artist, a style) also that rule's FAR/FRR leave-one-group-out, each group judged at the mark
+the others chose. ``--calibrate OUT`` writes the equal-error threshold (or, with ``--rule
+targets``, the target threshold) as a thresholds file (point ``AVATAR_THRESHOLDS_FILE`` at it).
 
 ``consistency export-decisions OUT_DIR`` writes the studio's approve/reject history
 (``review_decisions``) in the same format: OUT_DIR/pairs.csv and the images it names.
@@ -33,8 +37,17 @@ def register(
     )
     pairs.add_argument("csv", type=Path, help="CSV with columns anchor,other[,same]")
     pairs.add_argument(
-        "--calibrate", type=Path, metavar="OUT", help="write the equal-error threshold to OUT"
+        "--calibrate", type=Path, metavar="OUT", help="write the calibrated threshold to OUT"
     )
+    pairs.add_argument(
+        "--rule",
+        choices=["eer", "targets"],
+        default="eer",
+        help="what --calibrate writes: the equal-error threshold, or the one best meeting "
+        "--far-target and --frr-target at once",
+    )
+    pairs.add_argument("--far-target", type=_share, default=0.03, help="default 0.03")
+    pairs.add_argument("--frr-target", type=_share, default=0.05, help="default 0.05")
     pairs.add_argument(
         "--embedder", choices=["auto", "clip", "perceptual"], help="override AVATAR_EMBEDDER"
     )
@@ -44,6 +57,13 @@ def register(
     export.add_argument("out", type=Path, help="folder for pairs.csv and the images")
     export.add_argument("--kit", help="only this kit's decisions")
     return {"consistency": cmd_consistency}
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"a share between 0 and 1 (0.03 = 3 %), got {text}")
+    return value
 
 
 def cmd_consistency(settings: Settings, args: argparse.Namespace) -> int:
@@ -62,11 +82,13 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
     from avatar_pipeline.consistency.evaluation import (
         PairsFileError,
         calibration_payload,
+        cross_validated_rates,
         eer_threshold,
         rates_at,
         read_pairs,
         roc_auc,
         score_pairs,
+        target_threshold,
     )
 
     out = out or sys.stdout
@@ -117,9 +139,32 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
         if eer is not None:
             print(f"equal-error threshold {eer.threshold:.4f} (FAR {_pct(eer.far)}, FRR "
                   f"{_pct(eer.frr)})", file=err)  # fmt: skip
+        far_t, frr_t = getattr(args, "far_target", 0.03), getattr(args, "frr_target", 0.05)
+        target = target_threshold(scores, labels, far_t, frr_t)
+        if target is not None:
+            print(f"threshold best meeting FAR <= {_pct(far_t)} and FRR <= {_pct(frr_t)}: "
+                  f"{target.threshold:.3f} (FAR {_pct(target.far)}, FRR {_pct(target.frr)})",
+                  file=err)  # fmt: skip
+            groups = [r.pair.extra.get("group", "") for r in labelled]
+            if all(groups) and len(set(groups)) >= 2:
+                try:
+                    pooled, marks = cross_validated_rates(scores, labels, groups, far_t, frr_t)
+                except ValueError as exc:
+                    print(f"leave-one-group-out: not measured ({exc})", file=err)
+                else:
+                    print(f"leave-one-group-out ({len(marks)} groups, marks "
+                          f"{min(marks.values()):.3f}-{max(marks.values()):.3f}): FAR "
+                          f"{_pct(pooled.far)}, FRR {_pct(pooled.frr)} on groups that did not "
+                          "choose their mark", file=err)  # fmt: skip
     if args.calibrate is not None:
         payload = calibration_payload(
-            info, results, current_threshold=threshold, source=str(args.csv.resolve())
+            info,
+            results,
+            current_threshold=threshold,
+            source=str(args.csv.resolve()),
+            rule=getattr(args, "rule", "eer"),
+            far_target=getattr(args, "far_target", 0.03),
+            frr_target=getattr(args, "frr_target", 0.05),
         )
         args.calibrate.parent.mkdir(parents=True, exist_ok=True)
         args.calibrate.write_text(json.dumps(payload, indent=2) + "\n")

@@ -316,9 +316,15 @@ def calibration_payload(
     *,
     current_threshold: float,
     source: str,
+    rule: str = "eer",
+    far_target: float = 0.03,
+    frr_target: float = 0.05,
 ) -> dict[str, Any]:
-    """What ``consistency pairs --calibrate`` writes: the EER threshold for this embedder, in
-    the per-embedder override format the thresholds loader reads, plus the evidence."""
+    """What ``consistency pairs --calibrate`` writes: the EER threshold for this embedder (or,
+    with ``rule="targets"``, the one best meeting both targets), in the per-embedder override
+    format the thresholds loader reads, plus the evidence."""
+    if rule not in ("eer", "targets"):
+        raise ValueError(f"unknown calibration rule {rule!r}; expected 'eer' or 'targets'")
     labelled = [r for r in results if r.pair.same is not None]
     scores = [r.identity for r in labelled]
     labels = [bool(r.pair.same) for r in labelled]
@@ -328,9 +334,18 @@ def calibration_payload(
             "calibration needs both same (1) and different (0) pairs in the 'same' column"
         )
     current = rates_at(scores, labels, current_threshold)
+    target = target_threshold(scores, labels, far_target, frr_target)
+    assert target is not None  # both kinds of pair are there (eer is not None)
+    chosen = eer if rule == "eer" else target
     return {
-        info.kind: {"identity_min": round(eer.threshold, 4)},
+        info.kind: {"identity_min": round(chosen.threshold, 4)},
         "calibration": {
+            "rule": rule,
+            "far_target": far_target,
+            "frr_target": frr_target,
+            "target_threshold": target.threshold,
+            "far_at_target_threshold": target.far,
+            "frr_at_target_threshold": target.frr,
             "embedder": info.as_dict(),
             "source": source,
             "pairs_same": eer.n_same,

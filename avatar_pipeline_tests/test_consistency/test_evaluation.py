@@ -158,6 +158,44 @@ def test_pairs_command_writes_csv_and_rates(
     assert f"identity threshold {calibrated:.4f}" in capsys.readouterr().err
 
 
+def test_pairs_command_targets_rule_and_groups(
+    pairs_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("AVATAR_EMBEDDER", "perceptual")
+    monkeypatch.delenv("AVATAR_THRESHOLDS_FILE", raising=False)
+    rows = list(csv.DictReader(pairs_csv.open()))
+    grouped = pairs_csv.parent / "grouped.csv"  # images are relative to the CSV's folder
+    with grouped.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, ["anchor", "other", "same", "group"])
+        w.writeheader()
+        for r in rows:  # a group per anchor pair: c0/c1 and c2/c3
+            group = "g01" if r["anchor"][1] in "01" else "g23"
+            w.writerow(
+                {"anchor": r["anchor"], "other": r["other"], "same": r["same"], "group": group}
+            )
+    out_file = tmp_path / "targets.json"
+    argv = ["consistency", "pairs", str(grouped), "--calibrate", str(out_file), "--rule",
+            "targets", "--far-target", "0.1", "--frr-target", "0.2"]  # fmt: skip
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "threshold best meeting FAR <= 10.0 % and FRR <= 20.0 %" in err
+    assert "leave-one-group-out (2 groups" in err
+    payload = json.loads(out_file.read_text())
+    cal = payload["calibration"]
+    assert cal["rule"] == "targets" and (cal["far_target"], cal["frr_target"]) == (0.1, 0.2)
+    assert payload["perceptual"]["identity_min"] == pytest.approx(cal["target_threshold"])
+    # the written mark meets both targets on these cleanly separated pairs
+    assert cal["far_at_target_threshold"] == 0.0 and cal["frr_at_target_threshold"] == 0.0
+    with pytest.raises(SystemExit) as exc:  # argparse: usage error, nothing scored
+        cli.main(["consistency", "pairs", str(grouped), "--far-target", "3"])
+    assert exc.value.code == 2
+    assert "a share between 0 and 1" in capsys.readouterr().err
+
+
 def test_pairs_command_refuses_bad_input(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
