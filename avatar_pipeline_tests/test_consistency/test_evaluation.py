@@ -121,15 +121,21 @@ def test_read_pairs_errors(tmp_path: Path, pairs_csv: Path) -> None:
         read_pairs(bad)
 
 
+@pytest.fixture
+def perceptual_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI on the weight-free embedder and the shipped thresholds, with its own var dir."""
+    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("AVATAR_EMBEDDER", "perceptual")
+    monkeypatch.delenv("AVATAR_THRESHOLDS_FILE", raising=False)
+
+
+@pytest.mark.usefixtures("perceptual_cli")
 def test_pairs_command_writes_csv_and_rates(
     pairs_csv: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("AVATAR_EMBEDDER", "perceptual")
-    monkeypatch.delenv("AVATAR_THRESHOLDS_FILE", raising=False)
     out_file = tmp_path / "calibrated.json"
     assert cli.main(["consistency", "pairs", str(pairs_csv), "--calibrate", str(out_file)]) == 0
     captured = capsys.readouterr()
@@ -158,15 +164,10 @@ def test_pairs_command_writes_csv_and_rates(
     assert f"identity threshold {calibrated:.4f}" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("perceptual_cli")
 def test_pairs_command_targets_rule_and_groups(
-    pairs_csv: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    pairs_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("AVATAR_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("AVATAR_EMBEDDER", "perceptual")
-    monkeypatch.delenv("AVATAR_THRESHOLDS_FILE", raising=False)
     rows = list(csv.DictReader(pairs_csv.open()))
     grouped = pairs_csv.parent / "grouped.csv"  # images are relative to the CSV's folder
     with grouped.open("w", newline="") as fh:
