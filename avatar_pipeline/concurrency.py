@@ -1,15 +1,29 @@
 """A counting semaphore usable from any event loop and thread (the provider limits and the
-instance-wide budget's poller share it)."""
+instance-wide budget's poller share it), and a deadline that never loses a cancellation."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
-__all__ = ["ConcurrencyLimiter"]
+__all__ = ["ConcurrencyLimiter", "within"]
+
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``await awaitable`` with a deadline (``TimeoutError`` when it passes).
+
+    Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in the same
+    loop tick as the awaited result (python/cpython#86296, fixed in 3.12 by rebuilding it on
+    ``asyncio.timeout``), and a caller's deadline was then lost: the provider went on polling a
+    prediction nobody waited for, until its own timeout."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
 
 
 class ConcurrencyLimiter:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from avatar_pipeline.concurrency import within
 from avatar_pipeline.imaging.limits import (
     ConcurrencyLimiter,
     SlidingWindowRateLimiter,
@@ -137,3 +138,29 @@ def test_shared_limits_are_keyed_by_provider_and_configuration() -> None:
     assert shared_limits("k", 2, 60) is not shared_limits("other", 2, 60)
     with pytest.raises(ValueError, match="at least 1"):
         ConcurrencyLimiter(0)
+
+
+async def test_a_deadline_never_loses_the_callers_cancellation() -> None:
+    """The race of python/cpython#86296: the caller is cancelled in the tick its awaited result
+    is ready. ``asyncio.wait_for`` on 3.11 returns the result and the cancellation is gone (the
+    provider then polled a prediction nobody waited for, until its own 60 s timeout);
+    ``within`` keeps it."""
+
+    async def cancelled_as_the_result_is_ready() -> str:
+        ready = asyncio.create_task(asyncio.sleep(0, result="done"))
+        await ready
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()
+        await within(ready, 10)
+        await asyncio.sleep(0.05)  # a lost cancellation would let this return
+        return "cancellation lost"
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.create_task(cancelled_as_the_result_is_ready())
+
+
+async def test_a_deadline_raises_timeout_and_returns_results() -> None:
+    assert await within(asyncio.sleep(0, result=7), 1) == 7
+    with pytest.raises(TimeoutError):
+        await within(asyncio.sleep(5), 0.05)

@@ -60,6 +60,7 @@ import replicate
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
+from avatar_pipeline.concurrency import within
 from avatar_pipeline.imaging.providers.base import UNKNOWN_VERSION, ImageProvider
 from avatar_pipeline.imaging.providers.replicate_models import (
     ASPECT_TOLERANCE,
@@ -352,7 +353,7 @@ class ReplicateProvider(ImageProvider):
     async def _delete_file(self, file_id: str) -> None:
         clients = self._loop_clients()
         try:
-            await asyncio.wait_for(clients.api.files.async_delete(file_id), 10)
+            await within(clients.api.files.async_delete(file_id), 10)
         except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
             logger.warning("could not delete uploaded file %s (it expires anyway): %s",
                            file_id, self._describe(exc))  # fmt: skip
@@ -437,7 +438,7 @@ class ReplicateProvider(ImageProvider):
                 request = clients.api.models.predictions.async_create(
                     model=model, input=call.input, wait=wait or False
                 )
-            return asyncio.wait_for(request, limit)
+            return within(request, limit)
 
         prediction, attempts = await self._with_retries(
             f"create a prediction on {model}", model, create, count_attempts=True
@@ -492,9 +493,9 @@ class ReplicateProvider(ImageProvider):
                 )
             await asyncio.sleep(min(self.poll_interval_s, remaining))
             try:
-                prediction = await asyncio.wait_for(
+                prediction = await within(
                     clients.api.predictions.async_get(prediction.id),
-                    timeout=max(0.05, deadline - time.monotonic()),
+                    max(0.05, deadline - time.monotonic()),
                 )
             except TimeoutError:
                 continue  # the deadline check above cancels it
@@ -541,7 +542,7 @@ class ReplicateProvider(ImageProvider):
 
     async def _cancel(self, clients: _LoopClients, prediction_id: str) -> None:
         try:
-            await asyncio.wait_for(clients.api.predictions.async_cancel(prediction_id), 10)
+            await within(clients.api.predictions.async_cancel(prediction_id), 10)
             logger.warning("canceled prediction %s", prediction_id)
         except (ReplicateError, httpx.HTTPError, TimeoutError) as exc:
             logger.warning("could not cancel prediction %s: %s", prediction_id,

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from avatar_pipeline.concurrency import within
 from avatar_pipeline.imaging.types import InvalidProviderOutputError, ProviderTimeoutError
 
 if TYPE_CHECKING:
@@ -92,14 +93,14 @@ async def run_text_prediction(
             request = clients.api.models.predictions.async_create(
                 model=model, input=model_input, wait=wait or False
             )
-        return asyncio.wait_for(request, limit)
+        return within(request, limit)
 
     prediction, attempts = await provider._with_retries(
         f"create a prediction on {model}", model, create, count_attempts=True
     )
     remaining = max(0.05, deadline_s - (time.monotonic() - started))
     try:
-        prediction = await asyncio.wait_for(
+        prediction = await within(
             provider._until_done(clients, prediction, model, time.monotonic()), remaining
         )
     except TimeoutError:
