@@ -29,6 +29,8 @@ import numpy as np  # noqa: E402
 
 from avatar_pipeline.consistency.embedders import PerceptualEmbedder, thresholds_for  # noqa: E402
 from avatar_pipeline.consistency.evaluation import (  # noqa: E402
+    FAR_TARGET,
+    FRR_TARGET,
     cross_validated_rates,
     eer_threshold,
     format_table,
@@ -141,7 +143,7 @@ def _nested(pairs: list) -> None:
     def cost(s: np.ndarray, keep: np.ndarray) -> tuple[float, float]:
         t = target_threshold(s[keep], labels[keep])
         assert t is not None and t.far is not None and t.frr is not None
-        return max(t.far / 0.03, t.frr / 0.05), t.threshold
+        return max(t.far / FAR_TARGET, t.frr / FRR_TARGET), t.threshold
 
     accepted = rejected = 0
     chosen = []

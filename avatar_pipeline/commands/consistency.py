@@ -46,8 +46,10 @@ def register(
         help="what --calibrate writes: the equal-error threshold, or the one best meeting "
         "--far-target and --frr-target at once",
     )
-    pairs.add_argument("--far-target", type=_share, default=0.03, help="default 0.03")
-    pairs.add_argument("--frr-target", type=_share, default=0.05, help="default 0.05")
+    # defaults (evaluation.FAR_TARGET / FRR_TARGET) are filled in by cmd_pairs: registering the
+    # command must not import numpy for every other command
+    pairs.add_argument("--far-target", type=_share, help="default 0.03 (issue 8's target)")
+    pairs.add_argument("--frr-target", type=_share, help="default 0.05 (issue 8's target)")
     pairs.add_argument(
         "--embedder", choices=["auto", "clip", "perceptual"], help="override AVATAR_EMBEDDER"
     )
@@ -80,6 +82,8 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
               err: Any = None) -> int:  # fmt: skip
     from avatar_pipeline.consistency.embedders import embedder_from_settings, thresholds_for
     from avatar_pipeline.consistency.evaluation import (
+        FAR_TARGET,
+        FRR_TARGET,
         PairsFileError,
         calibration_payload,
         cross_validated_rates,
@@ -107,6 +111,8 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
     thresholds = thresholds_for(embedder.info, thresholds_file=settings.thresholds_file)
     threshold = thresholds.identity_min
     results = score_pairs(embedder, pairs)
+    far_t = FAR_TARGET if args.far_target is None else args.far_target
+    frr_t = FRR_TARGET if args.frr_target is None else args.frr_target
 
     extra_cols = list(dict.fromkeys(k for p in pairs for k in p.extra))
     has_labels = any(p.same is not None for p in pairs)
@@ -139,7 +145,6 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
         if eer is not None:
             print(f"equal-error threshold {eer.threshold:.4f} (FAR {_pct(eer.far)}, FRR "
                   f"{_pct(eer.frr)})", file=err)  # fmt: skip
-        far_t, frr_t = getattr(args, "far_target", 0.03), getattr(args, "frr_target", 0.05)
         target = target_threshold(scores, labels, far_t, frr_t)
         if target is not None:
             print(f"threshold best meeting FAR <= {_pct(far_t)} and FRR <= {_pct(frr_t)}: "
@@ -162,9 +167,9 @@ def cmd_pairs(settings: Settings, args: argparse.Namespace, *, out: Any = None,
             results,
             current_threshold=threshold,
             source=str(args.csv.resolve()),
-            rule=getattr(args, "rule", "eer"),
-            far_target=getattr(args, "far_target", 0.03),
-            frr_target=getattr(args, "frr_target", 0.05),
+            rule=args.rule,
+            far_target=far_t,
+            frr_target=frr_t,
         )
         args.calibrate.parent.mkdir(parents=True, exist_ok=True)
         args.calibrate.write_text(json.dumps(payload, indent=2) + "\n")

@@ -27,10 +27,16 @@ import numpy as np
 
 from avatar_pipeline.consistency.types import Embedder, EmbedderInfo
 
+# Issue 8's targets, and the defaults of the target rule (the rule the shipped mark was chosen by)
+FAR_TARGET = 0.03
+FRR_TARGET = 0.05
+
 _TRUE = {"1", "true", "yes", "same", "y", "t"}
 _FALSE = {"0", "false", "no", "different", "n", "f"}
 
 __all__ = [
+    "FAR_TARGET",
+    "FRR_TARGET",
     "Pair",
     "PairScore",
     "Rates",
@@ -206,8 +212,8 @@ def eer_threshold(scores: Sequence[float], labels: Sequence[bool]) -> Rates | No
 def target_threshold(
     scores: Sequence[float],
     labels: Sequence[bool],
-    far_target: float = 0.03,
-    frr_target: float = 0.05,
+    far_target: float = FAR_TARGET,
+    frr_target: float = FRR_TARGET,
 ) -> Rates | None:
     """The mark (0.001 grid) minimising max(FAR / far_target, FRR / frr_target); ties: lower."""
     s = np.asarray(scores, dtype=np.float64)
@@ -225,8 +231,8 @@ def cross_validated_rates(
     scores: Sequence[float],
     labels: Sequence[bool],
     groups: Sequence[str],
-    far_target: float = 0.03,
-    frr_target: float = 0.05,
+    far_target: float = FAR_TARGET,
+    frr_target: float = FRR_TARGET,
 ) -> tuple[Rates, dict[str, float]]:
     """Leave-one-group-out: each group's pairs judged at the target threshold of the others.
 
@@ -317,8 +323,8 @@ def calibration_payload(
     current_threshold: float,
     source: str,
     rule: str = "eer",
-    far_target: float = 0.03,
-    frr_target: float = 0.05,
+    far_target: float = FAR_TARGET,
+    frr_target: float = FRR_TARGET,
 ) -> dict[str, Any]:
     """What ``consistency pairs --calibrate`` writes: the EER threshold for this embedder (or,
     with ``rule="targets"``, the one best meeting both targets), in the per-embedder override
